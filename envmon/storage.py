@@ -1,0 +1,118 @@
+"""The readings table: TimescaleDB hypertable when the extension exists, plain PostgreSQL
+declarative range partitions (one per month, created ahead and on demand) otherwise.
+
+Both layouts have the same columns and primary key, so every query gives the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Literal
+
+from psycopg import AsyncConnection, sql
+
+from envmon.settings import StorageSettings
+
+Backend = Literal["timescale", "plain"]
+
+READINGS_COLUMNS = """
+    station_id   text NOT NULL,
+    parameter    text NOT NULL,
+    interval     text NOT NULL CHECK (interval IN ('rt', 'min', 'hour', 'day')),
+    ts           timestamptz NOT NULL,
+    value        double precision NOT NULL,
+    flag         text NOT NULL DEFAULT 'N' CHECK (flag IN ('N','F','M','S','D','C','T','B')),
+    source       text NOT NULL,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (station_id, parameter, interval, ts)
+"""
+
+
+def plain_ddl() -> list[str]:
+    """DDL of the plain-PostgreSQL layout (partitions are added by :func:`ensure_partitions`)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS readings ({READINGS_COLUMNS}) PARTITION BY RANGE (ts)",
+        "CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts)",
+    ]
+
+
+def timescale_ddl(settings: StorageSettings) -> list[str]:
+    """DDL of the TimescaleDB layout: hypertable, compression and retention policies."""
+    stmts = [
+        "CREATE EXTENSION IF NOT EXISTS timescaledb",
+        f"CREATE TABLE IF NOT EXISTS readings ({READINGS_COLUMNS})",
+        "SELECT create_hypertable('readings', 'ts', chunk_time_interval => "
+        f"{sql.quote(settings.chunk_interval)}::interval, if_not_exists => true)",
+    ]
+    if settings.compress_after:
+        stmts += [
+            "ALTER TABLE readings SET (timescaledb.compress, "
+            "timescaledb.compress_segmentby = 'station_id, parameter', "
+            "timescaledb.compress_orderby = 'interval, ts DESC')",
+            "SELECT add_compression_policy('readings', "
+            f"{sql.quote(settings.compress_after)}::interval, if_not_exists => true)",
+        ]
+    if settings.retention:
+        stmts.append(
+            "SELECT add_retention_policy('readings', "
+            f"{sql.quote(settings.retention)}::interval, if_not_exists => true)"
+        )
+    return stmts
+
+
+async def detect_backend(conn: AsyncConnection[object], settings: StorageSettings) -> Backend:
+    """Choose the layout: the setting if explicit, else Timescale when the extension is available."""
+    if settings.backend != "auto":
+        return settings.backend
+    cur = await conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    )
+    return "timescale" if await cur.fetchone() else "plain"
+
+
+def month_start(day: date) -> date:
+    return date(day.year, day.month, 1)
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def partition_name(month: date) -> str:
+    return f"readings_y{month.year:04d}m{month.month:02d}"
+
+
+async def is_partitioned(conn: AsyncConnection[object]) -> bool:
+    """True when readings uses plain declarative partitioning (not a hypertable)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+        "WHERE c.relname = 'readings' AND c.relnamespace = current_schema()::regnamespace"
+    )
+    return await cur.fetchone() is not None
+
+
+async def ensure_partitions(conn: AsyncConnection[object], months: Iterable[date]) -> list[str]:
+    """Create the monthly partitions (UTC month boundaries) that do not exist yet.
+
+    Returns the names created. Safe to call concurrently: ``IF NOT EXISTS`` plus an advisory
+    lock per month.
+    """
+    created = []
+    for month in sorted({month_start(m) for m in months}):
+        name = partition_name(month)
+        cur = await conn.execute("SELECT to_regclass(%s)", (name,))
+        row = await cur.fetchone()
+        if row and row[0] is not None:
+            continue
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (name,))
+        lower = datetime(month.year, month.month, 1).isoformat() + "+00"
+        upper_m = next_month(month)
+        upper = datetime(upper_m.year, upper_m.month, 1).isoformat() + "+00"
+        await conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF readings FOR VALUES FROM ({}) TO ({})"
+            ).format(sql.Identifier(name), sql.Literal(lower), sql.Literal(upper))
+        )
+        created.append(name)
+    return created

@@ -1,0 +1,1 @@
+"""Ingest: bytes from stations (MQTT JSON, HJ 212 over MQTT or TCP) into stored readings."""

@@ -7,7 +7,7 @@ Both layouts have the same columns and primary key, so every query gives the sam
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from psycopg import AsyncConnection, sql
@@ -116,3 +116,13 @@ async def ensure_partitions(conn: AsyncConnection[object], months: Iterable[date
         )
         created.append(name)
     return created
+
+
+def months_around_now(settings: StorageSettings, today: date | None = None) -> list[date]:
+    """This month and ``partitions_ahead_months`` after it: the partitions kept ready."""
+    month = month_start(today or datetime.now(UTC).date())
+    out = [month]
+    for _ in range(settings.partitions_ahead_months):
+        month = next_month(month)
+        out.append(month)
+    return out

@@ -1,0 +1,60 @@
+"""``envmon stations``: the station registry."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from envmon import db, stations
+from envmon.clikit import load_settings, require_database, run_async
+
+
+@click.group("stations")
+def stations_group() -> None:
+    """Register and list monitoring stations."""
+
+
+@stations_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_(file: Path) -> None:
+    """Import stations from a TOML ([[station]] tables) or CSV file; updates existing ids."""
+    try:
+        parsed = stations.parse_station_file(file)
+    except stations.StationFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    url = require_database(load_settings())
+
+    async def go() -> int:
+        async with await db.connect(url) as conn:
+            n = await stations.upsert_stations(conn, parsed)
+            await conn.commit()
+            return n
+
+    click.echo(f"imported {run_async(go())} stations from {file}")
+
+
+@stations_group.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def list_(fmt: str) -> None:
+    """List registered stations."""
+    url = require_database(load_settings())
+
+    async def go() -> list[stations.Station]:
+        async with await db.connect(url) as conn:
+            return await stations.load_stations(conn)
+
+    rows = run_async(go())
+    if fmt == "json":
+        click.echo(json.dumps([asdict(s) for s in rows], ensure_ascii=False, indent=1))
+        return
+    click.echo(f"{'id':<24} {'kind':<6} {'city':<12} {'county':<12} {'class/zone':<10} name")
+    for s in rows:
+        extra = s.water_target_class or s.noise_zone or ""
+        click.echo(f"{s.station_id:<24} {s.kind:<6} {s.city:<12} {s.county:<12} "
+                   f"{extra!s:<10} {s.name}")
+    click.echo(f"{len(rows)} stations")
+
+

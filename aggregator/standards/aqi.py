@@ -1,0 +1,273 @@
+"""AQI as HJ 633-2012 and HJ 633-2026 define it: IAQI by exact interpolation, then ceiling.
+
+Float arithmetic turns an exact 100 into 100.00000000000001 and the ceiling into 101, so the
+interpolation runs on ``Fraction`` (air.md §4.2). The tables are data (``aqi_tables.toml``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+from aggregator.standards._numbers import Number, exact, round_half_even
+from aggregator.standards.air_time import beijing_day
+from aggregator.standards.errors import StandardsError
+from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet, air_rules_for
+
+Pollutant = Literal["so2", "no2", "co", "o3", "pm10", "pm25"]
+Period = Literal["1h", "8h", "24h"]
+POLLUTANTS: tuple[Pollutant, ...] = ("so2", "no2", "co", "o3", "pm10", "pm25")
+
+#: IAQI given to a concentration above the top breakpoint (IAQI 500). HJ 633 is silent;
+#: reporting 500 is common practice (air.md §4.2) and keeps IAQI monotonic.
+ABOVE_TOP_IAQI = 500
+
+_TABLE_KEY: dict[RuleSet, str] = {"2012": "hj633_2012", "2026": "hj633_2026"}
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """An AQI band of HJ 633 表2 with its Annex A colour."""
+
+    level: int
+    name: str
+    name_en: str
+    colour: str
+    colour_en: str
+    hex: str
+    rgb: tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AqiReport:
+    """A daily or real-time AQI report; ``aqi is None`` means NA (not published)."""
+
+    rules: RuleSet
+    report: Literal["daily", "hourly"]
+    aqi: int | None
+    iaqi: Mapping[str, int]
+    missing: tuple[str, ...]
+    category: Category | None
+    primary: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        """All indicators of the report had a value."""
+        return not self.missing
+
+
+@cache
+def _tables() -> dict[str, Any]:
+    text = resources.files("aggregator.standards").joinpath("aqi_tables.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+@cache
+def _column(pollutant: str, period: str, rules: RuleSet) -> tuple[tuple[Fraction, int], ...]:
+    """(breakpoint, IAQI) pairs of one column of 表1 (2012) / 表3 (2026)."""
+    if pollutant not in POLLUTANTS:
+        raise StandardsError(f"unknown pollutant {pollutant!r}")
+    if pollutant in ("pm10", "pm25") and period == "1h":
+        if rules == "2012":
+            raise StandardsError(
+                "HJ 633-2012 has no 1-hour PM breakpoints (real-time report uses 24-h moving)"
+            )
+        period = "24h"  # HJ 633-2026 §4.2: PM 1-hour values use the daily breakpoints
+    table = _tables()
+    column = table[_TABLE_KEY[rules]].get(f"{pollutant}_{period}")
+    if column is None:
+        raise StandardsError(f"no IAQI breakpoints for {pollutant} {period}")
+    return tuple(zip((exact(bp) for bp in column), table["iaqi"], strict=False))
+
+
+def round_concentration(pollutant: Pollutant, value: Number, rules: RuleSet) -> Decimal:
+    """The concentration that enters the IAQI step.
+
+    HJ 633-2026 §4.2: rounded per GB/T 8170 (half to even) — µg/m³ to integers, CO (mg/m³) to
+    one decimal. HJ 633-2012 prescribes no rounding: the exact value is returned.
+    """
+    if rules == "2026":
+        return round_half_even(value, 1 if pollutant == "co" else 0)
+    f = exact(value)
+    return Decimal(f.numerator) / Decimal(f.denominator)
+
+
+def iaqi(pollutant: Pollutant, period: Period, value: Number, rules: RuleSet) -> int | None:
+    """IAQI of one concentration (HJ 633 formula 1, rounded up; 2012 clause 6.2, 2026 4.2.6).
+
+    ``None`` when HJ 633-2012 computes no IAQI from the value (SO2 1-h > 800, O3 8-h > 800;
+    表1 notes 2, 3 — the report substitutes another average). Under HJ 633-2026 those cases
+    count as 200 and 300 (表3 notes b, c).
+    """
+    c = exact(value)
+    if c < 0:
+        raise StandardsError(f"negative concentration {value!r} for {pollutant}")
+    if rules == "2026":
+        c = Fraction(round_concentration(pollutant, value, rules))
+    column = _column(pollutant, period, rules)
+    top = column[-1][0]
+    if (pollutant, period) in (("so2", "1h"), ("o3", "8h")) and c > top:
+        if rules == "2012":
+            return None
+        return 200 if pollutant == "so2" else 300
+    if c > top:
+        return ABOVE_TOP_IAQI
+    for (bp_lo, i_lo), (bp_hi, i_hi) in itertools.pairwise(column):
+        if c <= bp_hi:
+            return math.ceil(Fraction(i_hi - i_lo) / (bp_hi - bp_lo) * (c - bp_lo) + i_lo)
+    raise AssertionError("unreachable: c <= top")  # pragma: no cover
+
+
+def category(aqi: int) -> Category:
+    """The HJ 633 表2 band of an AQI value."""
+    if aqi < 0:
+        raise StandardsError(f"negative AQI {aqi}")
+    for row in _tables()["category"]:
+        if "upper" not in row or aqi <= row["upper"]:
+            return Category(
+                level=row["level"],
+                name=row["name"],
+                name_en=row["name_en"],
+                colour=row["colour"],
+                colour_en=row["colour_en"],
+                hex=row["hex"],
+                rgb=(row["rgb"][0], row["rgb"][1], row["rgb"][2]),
+            )
+    raise AssertionError("unreachable: last band is open")  # pragma: no cover
+
+
+# Indicator key -> (pollutant, period) per report and rule set (2012 §5.1; 2026 §4.2).
+_Spec = dict[str, tuple[Pollutant, Period]]
+_DAILY: dict[RuleSet, _Spec] = {
+    "2012": {
+        "so2": ("so2", "24h"),
+        "no2": ("no2", "24h"),
+        "co": ("co", "24h"),
+        "pm10": ("pm10", "24h"),
+        "pm25": ("pm25", "24h"),
+        "o3_8h": ("o3", "8h"),
+        "o3_1h": ("o3", "1h"),
+    },
+    "2026": {
+        "so2": ("so2", "24h"),
+        "no2": ("no2", "24h"),
+        "co": ("co", "24h"),
+        "pm10": ("pm10", "24h"),
+        "pm25": ("pm25", "24h"),
+        "o3_8h": ("o3", "8h"),
+    },
+}
+_HOURLY: dict[RuleSet, _Spec] = {
+    "2012": {
+        "so2": ("so2", "1h"),
+        "no2": ("no2", "1h"),
+        "co": ("co", "1h"),
+        "o3": ("o3", "1h"),
+        "o3_8h": ("o3", "8h"),
+        "pm10_24h": ("pm10", "24h"),
+        "pm25_24h": ("pm25", "24h"),
+    },
+    "2026": {
+        "so2": ("so2", "1h"),
+        "no2": ("no2", "1h"),
+        "co": ("co", "1h"),
+        "o3": ("o3", "1h"),
+        "pm10": ("pm10", "1h"),
+        "pm25": ("pm25", "1h"),
+    },
+}
+_DAILY_KEYS = frozenset(k for spec in _DAILY.values() for k in spec)
+_HOURLY_KEYS = frozenset(k for spec in _HOURLY.values() for k in spec) | {"so2_24h"}
+
+
+def _choose(day: date | None, rules: RuleSet | None) -> RuleSet:
+    if day is not None:
+        return air_rules_for(day, rules)
+    if rules is None:
+        raise StandardsError("give the data's date or an explicit rule set")
+    return air_rules_for(AIR_RULES_SWITCH, rules)
+
+
+def _report(
+    kind: Literal["daily", "hourly"],
+    spec: _Spec,
+    values: Mapping[str, Number | None],
+    rules: RuleSet,
+    known: frozenset[str],
+) -> AqiReport:
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise StandardsError(f"unknown {kind} AQI indicator(s): {', '.join(unknown)}")
+    sub: dict[str, int] = {}
+    missing: list[str] = []
+    notes: list[str] = []
+    for key, (pollutant, period) in spec.items():
+        value = values.get(key)
+        if value is None:
+            missing.append(key)
+            continue
+        result = iaqi(pollutant, period, value, rules)
+        if result is not None:
+            sub[key] = result
+        elif pollutant == "so2":
+            # HJ 633-2012 表1 note 2: SO2 1-h > 800 -> report the IAQI of the 24-h average.
+            day_value = values.get("so2_24h")
+            day_iaqi = None if day_value is None else iaqi("so2", "24h", day_value, rules)
+            if day_iaqi is None:
+                missing.append(key)
+            else:
+                sub[key] = day_iaqi
+                notes.append("so2: 1-h > 800 µg/m³, IAQI of the 24-h average (HJ 633-2012 表1 注2)")
+        else:
+            # HJ 633-2012 表1 note 3: O3 8-h > 800 -> the O3 IAQI comes from the 1-hour value,
+            # which is its own indicator in both reports; the 8-h indicator is dropped.
+            notes.append("o3_8h: > 800 µg/m³, O3 IAQI from the 1-h average (HJ 633-2012 表1 注3)")
+    top = max(sub.values(), default=None)
+    if top is not None and rules == "2026":
+        top = max(top, 1)  # HJ 633-2026 §4.2: the AQI range is 1-500
+    if top is None or (missing and top <= 100):
+        # HJ 633-2026 §5.3.1: with an indicator missing, AQI etc. are published only if > 100.
+        return AqiReport(rules, kind, None, sub, tuple(missing), None, (), tuple(notes))
+    primary = tuple(k for k, v in sub.items() if v == top) if top > 50 else ()
+    return AqiReport(rules, kind, top, sub, tuple(missing), category(top), primary, tuple(notes))
+
+
+def daily_aqi(
+    values: Mapping[str, Number | None],
+    *,
+    day: date | None = None,
+    rules: RuleSet | None = None,
+) -> AqiReport:
+    """Daily-report AQI (HJ 633-2012 §5.1: 7 indicators; HJ 633-2026 §4.2: 6 indicators).
+
+    Keys: ``so2 no2 co pm10 pm25`` (24-h means), ``o3_8h`` (daily max 8-h), ``o3_1h`` (daily
+    max 1-h; 2012 only, ignored under 2026). The rule set comes from ``day`` unless ``rules``.
+    """
+    chosen = _choose(day, rules)
+    return _report("daily", _DAILY[chosen], values, chosen, _DAILY_KEYS)
+
+
+def hourly_aqi(
+    values: Mapping[str, Number | None],
+    *,
+    hour_start: datetime | None = None,
+    rules: RuleSet | None = None,
+) -> AqiReport:
+    """Real-time (hourly) AQI (HJ 633-2012 §5.1: 9 averages; HJ 633-2026 §4.2: 6 1-h means).
+
+    Keys 2026: ``so2 no2 co o3 pm10 pm25`` (1-h). Keys 2012: ``so2 no2 co o3`` (1-h), ``o3_8h``
+    (8-h moving), ``pm10_24h pm25_24h`` (24-h moving), optional ``so2_24h`` (used only when SO2
+    1-h > 800). ``hour_start`` is the aware start of the hour; its Beijing day picks the rules.
+    """
+    chosen = _choose(None if hour_start is None else beijing_day(hour_start), rules)
+    return _report("hourly", _HOURLY[chosen], values, chosen, _HOURLY_KEYS)

@@ -32,7 +32,9 @@ def catalogue() -> dict[StationKind, dict[str, Parameter]]:
     out: dict[StationKind, dict[str, Parameter]] = {}
     for kind in STATION_KINDS:
         out[kind] = {
-            name: Parameter(kind, name, p["unit"], p["description"], float(p["min"]), float(p["max"]))
+            name: Parameter(
+                kind, name, p["unit"], p["description"], float(p["min"]), float(p["max"])
+            )
             for name, p in raw.get(kind, {}).items()
         }
     return out

@@ -134,6 +134,7 @@ async def upsert_stations(conn: AsyncConnection[Any], stations: Iterable[Station
     rows = [asdict(s) for s in stations]
     async with conn.cursor() as cur:
         await cur.executemany(query, rows)
+        await cur.execute("NOTIFY envmon_stations")
     return len(rows)
 
 

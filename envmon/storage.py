@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 
@@ -61,8 +61,8 @@ def timescale_ddl(settings: StorageSettings) -> list[str]:
     return stmts
 
 
-async def detect_backend(conn: AsyncConnection[object], settings: StorageSettings) -> Backend:
-    """Choose the layout: the setting if explicit, else Timescale when the extension is available."""
+async def detect_backend(conn: AsyncConnection[Any], settings: StorageSettings) -> Backend:
+    """The layout: the setting if explicit, else Timescale when the extension is available."""
     if settings.backend != "auto":
         return settings.backend
     cur = await conn.execute(
@@ -83,16 +83,17 @@ def partition_name(month: date) -> str:
     return f"readings_y{month.year:04d}m{month.month:02d}"
 
 
-async def is_partitioned(conn: AsyncConnection[object]) -> bool:
+async def is_partitioned(conn: AsyncConnection[Any]) -> bool:
     """True when readings uses plain declarative partitioning (not a hypertable)."""
     cur = await conn.execute(
-        "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
-        "WHERE c.relname = 'readings' AND c.relnamespace = current_schema()::regnamespace"
+        "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+        " WHERE c.relname = 'readings'"
+        " AND c.relnamespace = current_schema()::regnamespace"
     )
     return await cur.fetchone() is not None
 
 
-async def ensure_partitions(conn: AsyncConnection[object], months: Iterable[date]) -> list[str]:
+async def ensure_partitions(conn: AsyncConnection[Any], months: Iterable[date]) -> list[str]:
     """Create the monthly partitions (UTC month boundaries) that do not exist yet.
 
     Returns the names created. Safe to call concurrently: ``IF NOT EXISTS`` plus an advisory
@@ -111,7 +112,8 @@ async def ensure_partitions(conn: AsyncConnection[object], months: Iterable[date
         upper = datetime(upper_m.year, upper_m.month, 1).isoformat() + "+00"
         await conn.execute(
             sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} PARTITION OF readings FOR VALUES FROM ({}) TO ({})"
+                "CREATE TABLE IF NOT EXISTS {} PARTITION OF readings"
+                " FOR VALUES FROM ({}) TO ({})"
             ).format(sql.Identifier(name), sql.Literal(lower), sql.Literal(upper))
         )
         created.append(name)

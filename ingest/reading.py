@@ -12,8 +12,8 @@ from typing import Literal, get_args
 Interval = Literal["rt", "min", "hour", "day"]
 INTERVALS: tuple[Interval, ...] = get_args(Interval)
 
-# HJ 212-2017 data flags (reference/hj212.md §6.4, 表8 数据标记): N normal, F stopped, M maintenance,
-# S manually set, D fault, C calibration, T over limit, B communication abnormal.
+# HJ 212-2017 data flags (reference/hj212.md §6.4, 表8 数据标记): N normal, F stopped,
+# M maintenance, S manually set, D fault, C calibration, T over limit, B communication abnormal.
 DataFlag = Literal["N", "F", "M", "S", "D", "C", "T", "B"]
 DATA_FLAGS: tuple[DataFlag, ...] = get_args(DataFlag)
 

@@ -58,11 +58,15 @@ CREATE INDEX IF NOT EXISTS dead_letter_pending ON dead_letter (received_at)
     WHERE replayed_at IS NULL;
 
 -- Work queue of the aggregator: each committed (new or revised) reading marks the Beijing
--- natural day it falls in (Asia/Shanghai, by interval start). Aggregators take rows with
--- SELECT ... FOR UPDATE SKIP LOCKED.
+-- natural day it falls in (Asia/Shanghai, by interval start). Every mark takes a fresh `seq`
+-- (ingest: ON CONFLICT DO UPDATE SET seq = nextval(...)); an aggregator that finished a day
+-- deletes its row only WHERE seq = the value it read, so a mark made while it computed survives.
+-- Aggregators take rows with SELECT ... FOR UPDATE SKIP LOCKED.
+CREATE SEQUENCE IF NOT EXISTS dirty_days_seq;
 CREATE TABLE IF NOT EXISTS dirty_days (
     station_id  text NOT NULL,
     day         date NOT NULL,
+    seq         bigint NOT NULL DEFAULT nextval('dirty_days_seq'),
     marked_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (station_id, day)
 );

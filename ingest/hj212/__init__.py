@@ -1,0 +1,50 @@
+"""HJ 212-2017 (and HJ/T 212-2005) packets: CRC, framing, decoding, encoding, TCP gateway."""
+
+from ingest.hj212.codes import Code, CodeTable, code_table
+from ingest.hj212.crc import crc16, crc16_hex
+from ingest.hj212.decode import (
+    DATA_COMMANDS,
+    Decoded,
+    StationLookup,
+    UnitOverrides,
+    check_station,
+    decode_data,
+    station_for_mn,
+)
+from ingest.hj212.encode import (
+    encode_ack_9014,
+    encode_data_packet,
+    encode_frame,
+    encode_segment,
+    new_qn,
+)
+from ingest.hj212.mqtt import Hj212Readings, decode_mqtt_payload
+from ingest.hj212.packet import Packet, cp_items, parse_packet
+from ingest.hj212.reassembly import Reassembler, merge
+
+__all__ = [
+    "DATA_COMMANDS",
+    "Code",
+    "CodeTable",
+    "Decoded",
+    "Hj212Readings",
+    "Packet",
+    "Reassembler",
+    "StationLookup",
+    "UnitOverrides",
+    "check_station",
+    "code_table",
+    "cp_items",
+    "crc16",
+    "crc16_hex",
+    "decode_data",
+    "decode_mqtt_payload",
+    "encode_ack_9014",
+    "encode_data_packet",
+    "encode_frame",
+    "encode_segment",
+    "merge",
+    "new_qn",
+    "parse_packet",
+    "station_for_mn",
+]

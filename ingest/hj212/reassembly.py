@@ -1,0 +1,94 @@
+"""Reassembly of split packets (Flag D bit, PNUM/PNO; HJ 212-2017 表3, reference/hj212.md §6.2).
+
+Each part has its own QN and CRC. Parts are grouped by (MN, ST, CN, PNUM); a retransmitted part
+replaces the earlier copy, and a byte-identical retransmit of a part of a group completed within
+the timeout is recognised (its QN is answered by the answer to the original). A group not
+completed within the timeout is handed back by :meth:`Reassembler.expired` so its parts can be
+dead-lettered, never dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from ingest.hj212.packet import Packet
+
+GroupKey = tuple[str, str | None, str, int]
+
+
+@dataclass
+class _Group:
+    started: float
+    parts: dict[int, Packet] = field(default_factory=dict)
+
+
+class Reassembler:
+    """Buffers the parts of split packets until every PNO of the group has arrived."""
+
+    def __init__(
+        self,
+        timeout_seconds: float = 300.0,
+        max_groups: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout = timeout_seconds
+        self._max_groups = max_groups
+        self._clock = clock
+        self._groups: dict[GroupKey, _Group] = {}
+        self._evicted: list[Packet] = []
+        self._done: dict[bytes, float] = {}
+
+    def add(self, packet: Packet) -> tuple[Packet, ...] | None:
+        """The complete parts in PNO order once the group is whole, else ``None``.
+
+        An unsplit packet is returned at once as a group of one; a retransmitted part of a
+        recently completed group gives ``()``.
+        """
+        if packet.pnum is None or packet.pno is None:
+            return (packet,)
+        if packet.raw in self._done:
+            return ()
+        key = (packet.mn, packet.st, packet.cn, packet.pnum)
+        group = self._groups.get(key)
+        if group is None:
+            if len(self._groups) >= self._max_groups:
+                oldest = next(iter(self._groups))
+                self._evicted.extend(self._groups.pop(oldest).parts.values())
+            group = self._groups[key] = _Group(self._clock())
+        group.parts[packet.pno] = packet
+        if len(group.parts) < packet.pnum:
+            return None
+        del self._groups[key]
+        now = self._clock()
+        self._done.update((p.raw, now) for p in group.parts.values())
+        return tuple(group.parts[n] for n in sorted(group.parts))
+
+    def expired(self) -> list[Packet]:
+        """Parts of groups older than the timeout (or evicted for space), now out of the buffer."""
+        now = self._clock()
+        stale = [k for k, g in self._groups.items() if now - g.started >= self._timeout]
+        out, self._evicted = self._evicted, []
+        self._done = {raw: t for raw, t in self._done.items() if now - t < self._timeout}
+        for key in stale:
+            out.extend(self._groups.pop(key).parts.values())
+        return out
+
+    def __len__(self) -> int:
+        """Number of incomplete groups held."""
+        return len(self._groups)
+
+
+def merge(parts: tuple[Packet, ...]) -> Packet:
+    """One packet whose data area is the parts' data areas in order (``;``-joined)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    return replace(
+        first,
+        raw=b"".join(p.raw for p in parts),
+        cp=";".join(p.cp for p in parts),
+        pnum=None,
+        pno=None,
+    )

@@ -65,6 +65,14 @@ from aggregator.standards.noise import (
     zone_limits,
 )
 from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet, air_rules_for
+from aggregator.standards.targets import (
+    AirTargetStatus,
+    TargetIndicator,
+    TargetStatus,
+    air_target_status,
+    plan_target,
+    share_target_status,
+)
 from aggregator.standards.water import (
     BASIN_SEVERE_I_III_BELOW,
     EVALUATION_PARAMETERS,
@@ -102,6 +110,7 @@ __all__ = [
     "VALID_DAY",
     "ZONES",
     "Aggregate",
+    "AirTargetStatus",
     "AnnualStatistic",
     "AqiReport",
     "Category",
@@ -120,6 +129,8 @@ __all__ = [
     "SectionGrade",
     "StandardsError",
     "TargetCompliance",
+    "TargetIndicator",
+    "TargetStatus",
     "ValidDay",
     "WaterBody",
     "WaterClass",
@@ -127,6 +138,7 @@ __all__ = [
     "ZoneLimits",
     "air_limit",
     "air_rules_for",
+    "air_target_status",
     "annual_statistics",
     "basin_status",
     "beijing_day",
@@ -154,10 +166,12 @@ __all__ = [
     "parameter_class",
     "percentile",
     "period_mean",
+    "plan_target",
     "pm_24h_moving",
     "point_day_compliance",
     "round_concentration",
     "section_grade",
+    "share_target_status",
     "target_compliance",
     "water_exceedance",
     "year_valid",

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "stations": "envmon.stations_cli:stations_group",
     "ingest": "ingest.cli:ingest",
     "dead-letter": "ingest.dead_letter_cli:dead_letter",
+    "aqi": "aggregator.aqi_cli:aqi",
 }
 
 

@@ -1,0 +1,140 @@
+"""Air indicators of one station or region from its hourly series (pure; arithmetic in
+``aggregator.standards``).
+
+A station's daily values are the standards' daily means (≥ 20 valid hours), O3 MDA8 and O3
+daily max 1-h of its own hourly series. A region's (city/county) daily SO2/NO2/CO/PM values
+are the arithmetic means of its stations' valid daily values (HJ 663 表A.1, city_mean); its O3
+values and all its hourly values come from the region's hourly series, the mean of the
+stations' valid hourly values (reference/air.md §7.4). The AQI is then computed from the
+region's concentrations, never averaged from station AQIs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from aggregator import standards
+from aggregator.hourly import HourlyValue
+
+Series = dict[datetime, float | None]
+DAILY_MEANS = ("so2", "no2", "co", "pm10", "pm25")
+DAILY_COLUMNS = (*DAILY_MEANS, "o3_8h", "o3_1h")
+HOURLY_POLLUTANTS = ("so2", "no2", "co", "o3", "pm10", "pm25")
+
+
+@dataclass(frozen=True, slots=True)
+class AirDay:
+    day: date
+    values: Mapping[str, float | None]
+    report: standards.AqiReport
+
+
+@dataclass(frozen=True, slots=True)
+class AirHour:
+    ts: datetime
+    values: Mapping[str, float | None]
+    report: standards.AqiReport
+
+
+def series_by_parameter(hours: Iterable[HourlyValue]) -> dict[str, Series]:
+    """Valid hourly values per pollutant (invalid hours are simply absent)."""
+    out: dict[str, Series] = defaultdict(dict)
+    for h in hours:
+        if h.valid and h.value is not None and h.parameter in HOURLY_POLLUTANTS:
+            out[h.parameter][h.ts] = h.value
+    return out
+
+
+def region_series(stations: Iterable[Mapping[str, Series]]) -> dict[str, Series]:
+    """Region hourly series: per hour, the mean of the stations that have a valid value."""
+    collected: dict[str, dict[datetime, list[float | None]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for station in stations:
+        for parameter, series in station.items():
+            for ts, value in series.items():
+                collected[parameter][ts].append(value)
+    return {
+        p: {ts: standards.city_mean(vs) for ts, vs in by_ts.items()}
+        for p, by_ts in collected.items()
+    }
+
+
+def _valid(agg: standards.Aggregate) -> float | None:
+    return agg.value if agg.valid else None
+
+
+def o3_values(series: Mapping[str, Series], day: date) -> dict[str, float | None]:
+    o3 = series.get("o3", {})
+    mda8 = standards.o3_mda8(o3, day)
+    return {
+        "o3_8h": mda8.value if mda8.valid else None,
+        "o3_1h": _valid(standards.o3_daily_max_1h(o3, day)),
+    }
+
+
+def station_day(series: Mapping[str, Series], day: date) -> AirDay:
+    """Daily concentrations and daily-report AQI of one station's Beijing natural day."""
+    values: dict[str, float | None] = {
+        p: _valid(standards.daily_mean(series.get(p, {}), day)) for p in DAILY_MEANS
+    }
+    values.update(o3_values(series, day))
+    return AirDay(day, values, standards.daily_aqi(values, day=day))
+
+
+def region_day(
+    station_days: Sequence[Mapping[str, float | None]],
+    series: Mapping[str, Series],
+    day: date,
+) -> AirDay:
+    """Daily values of a region from its stations' daily values and its own hourly series."""
+    values: dict[str, float | None] = {
+        p: standards.city_mean(d.get(p) for d in station_days) for p in DAILY_MEANS
+    }
+    values.update(o3_values(series, day))
+    return AirDay(day, values, standards.daily_aqi(values, day=day))
+
+
+def hour_values(series: Mapping[str, Series], start: datetime) -> dict[str, float | None]:
+    """The real-time report's indicators for the hour starting at ``start`` (rules by date)."""
+    hour = {p: series.get(p, {}).get(start) for p in HOURLY_POLLUTANTS}
+    if standards.air_rules_for(standards.beijing_day(start)) == "2026":
+        return hour
+    end = standards.hour_end_label(start)
+    return {
+        "so2": hour["so2"],
+        "no2": hour["no2"],
+        "co": hour["co"],
+        "o3": hour["o3"],
+        "o3_8h": _valid(standards.o3_8h(series.get("o3", {}), end)),
+        "pm10_24h": _valid(standards.pm_24h_moving(series.get("pm10", {}), end)),
+        "pm25_24h": _valid(standards.pm_24h_moving(series.get("pm25", {}), end)),
+        "so2_24h": _valid(standards.pm_24h_moving(series.get("so2", {}), end)),
+    }
+
+
+def hours(series: Mapping[str, Series], starts: Iterable[datetime]) -> list[AirHour]:
+    """Real-time AQI of each hour in ``starts`` that has at least one valid 1-h value."""
+    out = []
+    for start in sorted(starts):
+        if not any(start in series.get(p, {}) for p in HOURLY_POLLUTANTS):
+            continue
+        values = hour_values(series, start)
+        out.append(AirHour(start, values, standards.hourly_aqi(values, hour_start=start)))
+    return out
+
+
+def report_columns(report: standards.AqiReport) -> dict[str, Any]:
+    """The AQI part of an indicator row (shared by hourly/daily, station/region tables)."""
+    return {
+        "rules": report.rules,
+        "aqi": report.aqi,
+        "level": report.category.level if report.category else None,
+        "category": report.category.name if report.category else None,
+        "primary_pollutants": list(report.primary),
+        "iaqi": dict(report.iaqi),
+    }

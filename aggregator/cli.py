@@ -1,0 +1,40 @@
+"""``envmon aggregate``: run the aggregator worker on its own, or drain the queue once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from aggregator import service
+from envmon import db
+from envmon.clikit import load_settings, require_database, run_async, setup_logging
+
+
+@click.command("aggregate")
+@click.option("--once", is_flag=True, help="Drain the dirty-day queue, then exit.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True,
+              help="Station-days recomputed per transaction.")
+def aggregate(once: bool, batch_size: int) -> None:
+    """Keep indicators current: recompute the station-days marked dirty by ingest."""
+    settings = load_settings()
+    setup_logging(settings)
+    url = require_database(settings)
+    tuning = service.AggregatorSettings(batch_size=batch_size)
+
+    async def go_once() -> int:
+        async with await db.connect(url) as conn:
+            return await service.drain(conn, batch_size)
+
+    async def go_forever() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.run(settings, stop, tuning)
+
+    if once:
+        click.echo(f"recomputed {run_async(go_once())} station-days")
+    else:
+        run_async(go_forever())

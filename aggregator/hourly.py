@@ -1,0 +1,121 @@
+"""Hourly values from stored readings: the input of every indicator.
+
+Per station, parameter and hour (keyed by the hour's UTC start, like readings):
+
+* a station-reported hourly value (interval ``hour``) is used as it is; its flag decides
+  whether it is valid;
+* otherwise the minute readings (``min``), or failing those the real-time readings (``rt``),
+  of that hour are combined: valid samples only (aggregator/flags.py), the hour is valid when
+  the valid samples cover at least 45 minutes (GB 3095 表4, ``standards.hour_valid``; the
+  same rule is applied to PM, water and noise — reference/air.md §3 note, noise.md §2.1).
+  A sample covers the spacing of the series in that hour (1 min for a single sample).
+* ``day`` readings are not hourly data and are ignored here.
+
+Sub-hourly samples are combined as the standards define per parameter: arithmetic mean for
+concentrations, energy average (``standards.hourly_leq``) for noise Leq, max/min for noise
+Lmax/Lmin. Percentile levels (L10/L50/L90) cannot be derived from samples and are used only
+when the station reports them hourly.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from statistics import fmean
+from typing import Literal
+
+from aggregator import standards
+from aggregator.flags import is_valid_flag
+from envmon.parameters import StationKind
+from ingest.reading import Interval
+
+HourSource = Literal["rt", "min", "hour"]
+_PREFERENCE: tuple[HourSource, ...] = ("hour", "min", "rt")
+_NOISE_PERCENTILES = frozenset({"l10", "l50", "l90", "ld", "ln"})
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One stored reading, as the aggregator reads it back."""
+
+    parameter: str
+    interval: Interval
+    ts: datetime
+    value: float
+    flag: str
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyValue:
+    parameter: str
+    ts: datetime
+    value: float | None
+    valid: bool
+    source: HourSource
+    n_samples: int
+    n_excluded: int
+
+
+def hour_of(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0)
+
+
+def _step_minutes(stamps: list[datetime]) -> float:
+    """Sampling step of a series: its smallest spacing (1 min for a single sample)."""
+    distinct = sorted(set(stamps))
+    gaps = [b - a for a, b in itertools.pairwise(distinct)]
+    step = min(gaps) if gaps else timedelta(minutes=1)
+    return min(60.0, step.total_seconds() / 60)
+
+
+def _combine(
+    kind: StationKind, parameter: str, samples: list[Sample]
+) -> tuple[float | None, bool] | None:
+    """Value and validity of an hour from sub-hourly samples; None if not derivable."""
+    if kind == "noise" and parameter in _NOISE_PERCENTILES:
+        return None
+    good = [s.value for s in samples if is_valid_flag(s.flag)]
+    step = _step_minutes([s.ts for s in samples])
+    minutes = min(60.0, len(good) * step)
+    if kind == "noise" and parameter == "leq":
+        agg = standards.hourly_leq(good, max(1, round(60 / step)))
+        return agg.value, agg.valid
+    if not good:
+        return None, False
+    if kind == "noise" and parameter == "lmax":
+        value = max(good)
+    elif kind == "noise" and parameter == "lmin":
+        value = min(good)
+    else:
+        value = fmean(good)
+    return value, standards.hour_valid(minutes)
+
+
+def hourly_values(kind: StationKind, samples: Iterable[Sample]) -> list[HourlyValue]:
+    """Hourly values of one station's readings (any hours), sorted by time."""
+    groups: dict[tuple[str, datetime], dict[str, list[Sample]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for s in samples:
+        if s.interval != "day":
+            groups[(s.parameter, hour_of(s.ts))][s.interval].append(s)
+    out: list[HourlyValue] = []
+    for (parameter, hour), by_interval in groups.items():
+        source = next(i for i in _PREFERENCE if i in by_interval)
+        used = by_interval[source]
+        bad = [s for s in used if not is_valid_flag(s.flag)]
+        if source == "hour":
+            reading = used[-1]
+            valid = is_valid_flag(reading.flag)
+            value: float | None = reading.value if valid else None
+        else:
+            combined = _combine(kind, parameter, used)
+            if combined is None:
+                continue
+            value, valid = combined
+        out.append(HourlyValue(parameter, hour, value, valid, source, len(used), len(bad)))
+    out.sort(key=lambda h: (h.ts, h.parameter))
+    return out

@@ -1,0 +1,48 @@
+"""The aggregator's work queue: ``dirty_days`` rows marked by the ingest writer.
+
+A batch is claimed by deleting its rows inside the transaction that recomputes them
+(``DELETE … USING (SELECT … FOR UPDATE SKIP LOCKED)``): concurrent aggregators skip each
+other's rows; a crash rolls the delete back, so no mark is ever lost; and a reading committed
+while its day is being recomputed re-marks the day once this transaction ends (the writer's
+``INSERT … ON CONFLICT`` waits for the deleted row's fate), so it is recomputed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+CHANNEL = "envmon_dirty"
+
+
+@dataclass(frozen=True, slots=True)
+class DirtyDay:
+    station_id: str
+    day: date
+    marked_at: datetime
+
+
+async def claim(conn: AsyncConnection[Any], limit: int) -> list[DirtyDay]:
+    """Take up to ``limit`` unclaimed dirty days, oldest marks first (caller's transaction)."""
+    cur = await conn.execute(
+        "DELETE FROM dirty_days d USING ("
+        "  SELECT station_id, day FROM dirty_days"
+        "  ORDER BY marked_at, station_id, day LIMIT %s FOR UPDATE SKIP LOCKED) c"
+        " WHERE d.station_id = c.station_id AND d.day = c.day"
+        " RETURNING d.station_id, d.day, d.marked_at",
+        (limit,),
+    )
+    return [DirtyDay(*row) for row in await cur.fetchall()]
+
+
+async def backlog(conn: AsyncConnection[Any]) -> tuple[int, float]:
+    """Number of dirty days waiting and the age in seconds of the oldest mark."""
+    cur = await conn.execute(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(marked_at)), 0)"
+        " FROM dirty_days"
+    )
+    row = await cur.fetchone()
+    return (int(row[0]), float(row[1])) if row else (0, 0.0)

@@ -1,0 +1,168 @@
+"""Writing indicator rows so that a changed published value leaves a trace.
+
+Every indicator table is written through :func:`sync_rows`: the rows just computed for a scope
+(e.g. some stations' days) are compared with the stored ones; unchanged rows are not touched,
+new and changed rows are upserted, rows that no longer have data are deleted. A change to a
+row whose previous value was computed *after its period had ended* (a published hour, day,
+month) is a revision and goes to ``indicator_revisions`` with what changed, when and why.
+Values of a period still running (today's provisional AQI) change without a revision entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorTable:
+    """An indicator table: key columns, compared value columns, JSON columns, period end."""
+
+    name: str
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    period_end: Callable[[Row], datetime]
+    json_columns: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class SyncStats:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    revised: int = 0
+
+    def add(self, other: SyncStats) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.deleted += other.deleted
+        self.unchanged += other.unchanged
+        self.revised += other.revised
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-serialisable form of a column value (dates as ISO strings)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, float) and isinstance(new, float):
+        return old == new or abs(old - new) <= 1e-9 * max(abs(old), abs(new))
+    return bool(old == new)
+
+
+def changes(table: IndicatorTable, old: Mapping[str, Any], new: Mapping[str, Any]) -> Row:
+    """``{column: [old, new]}`` for the value columns that differ."""
+    return {
+        c: [_plain(old.get(c)), _plain(new.get(c))]
+        for c in table.values
+        if not _same(old.get(c), new.get(c))
+    }
+
+
+def _key(table: IndicatorTable, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[c] for c in table.key)
+
+
+def _adapt(table: IndicatorTable, row: Mapping[str, Any]) -> Row:
+    return {c: Jsonb(v) if c in table.json_columns else v for c, v in row.items()}
+
+
+async def sync_rows(
+    conn: AsyncConnection[Any],
+    table: IndicatorTable,
+    where: sql.Composable,
+    params: Sequence[Any],
+    rows: Sequence[Row],
+    in_scope: Callable[[Row], bool],
+    reason: Callable[[Row, datetime], Awaitable[str]],
+    now: datetime,
+) -> SyncStats:
+    """Make the stored rows selected by ``where`` (restricted by ``in_scope``) equal ``rows``."""
+    stats = SyncStats()
+    cols = (*table.key, *table.values)
+    select = sql.SQL("SELECT {cols}, computed_at FROM {table} WHERE {where}").format(
+        cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+        table=sql.Identifier(table.name),
+        where=where,
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(select, params)
+        stored = {_key(table, r): r for r in await cur.fetchall() if in_scope(r)}
+    writes: list[Row] = []
+    revisions: list[tuple[Any, ...]] = []
+    for row in rows:
+        old = stored.pop(_key(table, row), None)
+        diff = changes(table, old, row) if old is not None else None
+        if old is None:
+            stats.inserted += 1
+        elif not diff:
+            stats.unchanged += 1
+            continue
+        else:
+            stats.updated += 1
+            if old["computed_at"] >= table.period_end(old):
+                stats.revised += 1
+                why = await reason(row, old["computed_at"])
+                revisions.append(_revision(table, row, diff, why, old["computed_at"]))
+        writes.append(row)
+    for old in stored.values():  # rows whose data disappeared (e.g. readings now flagged)
+        stats.deleted += 1
+        if old["computed_at"] >= table.period_end(old):
+            stats.revised += 1
+            diff = {c: [_plain(old[c]), None] for c in table.values}
+            why = await reason(old, old["computed_at"])
+            revisions.append(_revision(table, old, diff, why, old["computed_at"]))
+    async with conn.cursor() as cur:
+        if stored:
+            await cur.executemany(
+                sql.SQL("DELETE FROM {} WHERE {}").format(
+                    sql.Identifier(table.name),
+                    sql.SQL(" AND ").join(
+                        sql.SQL("{} = %s").format(sql.Identifier(c)) for c in table.key
+                    ),
+                ),
+                [_key(table, r) for r in stored.values()],
+            )
+        if writes:
+            upsert = sql.SQL(
+                "INSERT INTO {table} ({cols}, computed_at) VALUES ({vals}, %(computed_at)s) "
+                "ON CONFLICT ({key}) DO UPDATE SET {sets}, computed_at = EXCLUDED.computed_at"
+            ).format(
+                table=sql.Identifier(table.name),
+                cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+                vals=sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
+                key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+                sets=sql.SQL(", ").join(
+                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in table.values
+                ),
+            )
+            await cur.executemany(
+                upsert, [{**_adapt(table, r), "computed_at": now} for r in writes]
+            )
+        if revisions:
+            await cur.executemany(
+                "INSERT INTO indicator_revisions "
+                "(indicator, key, changes, reason, previous_computed_at, revised_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [(*r, now) for r in revisions],
+            )
+    return stats
+
+
+def _revision(
+    table: IndicatorTable, row: Mapping[str, Any], diff: Row, why: str, previous: datetime
+) -> tuple[Any, ...]:
+    key = {c: _plain(row[c]) for c in table.key}
+    return (table.name, Jsonb(key), Jsonb(diff), why, previous)

@@ -1,0 +1,103 @@
+"""The long-running aggregator worker: drain the dirty-day queue, then wait for
+``NOTIFY envmon_dirty`` (or a poll interval) and drain again, until told to stop.
+
+Several workers (processes or tasks) can run side by side: the queue is SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from psycopg import AsyncConnection
+from pydantic import BaseModel, Field
+
+from aggregator import metrics, queue
+from aggregator.recompute import BatchResult, run_batch
+from envmon import db
+from envmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class AggregatorSettings(BaseModel):
+    """Tuning of the worker (to become ``Settings.aggregator``, TOML section ``[aggregator]``)."""
+
+    batch_size: int = Field(200, ge=1, le=10_000)
+    poll_seconds: float = Field(5.0, gt=0, le=3600)
+    retry_seconds: float = Field(2.0, gt=0, le=600)
+
+
+def _observe(result: BatchResult, seconds: float) -> None:
+    metrics.DURATION.observe(seconds)
+    metrics.STATION_DAYS.inc(result.station_days)
+    for lag in result.lags:
+        metrics.LAG.observe(lag)
+    s = result.stats
+    for change, n in (("inserted", s.inserted), ("updated", s.updated),
+                      ("deleted", s.deleted), ("unchanged", s.unchanged)):
+        metrics.ROWS.labels(change).inc(n)
+    metrics.REVISIONS.inc(s.revised)
+
+
+async def drain(conn: AsyncConnection[Any], batch_size: int = 200) -> int:
+    """Recompute until the queue is empty; returns the number of station-days done."""
+    done = 0
+    while True:
+        started = time.perf_counter()
+        result = await run_batch(conn, batch_size)
+        if result is None:
+            break
+        _observe(result, time.perf_counter() - started)
+        done += result.station_days
+    count, oldest = await queue.backlog(conn)
+    await conn.commit()
+    metrics.BACKLOG.set(count)
+    metrics.OLDEST.set(oldest)
+    return done
+
+
+async def _wait(listener: AsyncConnection[Any], stop: asyncio.Event, seconds: float) -> None:
+    """Return on the first notification, on stop, or after ``seconds``."""
+    async def first_notify() -> None:
+        async for _ in listener.notifies(timeout=seconds, stop_after=1):
+            return
+
+    tasks = {asyncio.ensure_future(first_notify()), asyncio.ensure_future(stop.wait())}
+    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run(
+    settings: Settings, stop: asyncio.Event, tuning: AggregatorSettings | None = None
+) -> None:
+    """Run the worker until ``stop`` is set; transient database errors are retried."""
+    tuning = tuning or AggregatorSettings()
+    if settings.database_url is None:
+        raise ValueError("the aggregator needs settings.database_url")
+    url = settings.database_url
+    while not stop.is_set():
+        try:
+            async with await db.connect(url, autocommit=True) as listener, \
+                    await db.connect(url) as conn:
+                await listener.execute(f"LISTEN {queue.CHANNEL}")
+                log.info("aggregator started (batch %d)", tuning.batch_size)
+                while not stop.is_set():
+                    done = await drain(conn, tuning.batch_size)
+                    if done:
+                        log.debug("recomputed %d station-days", done)
+                    await _wait(listener, stop, tuning.poll_seconds)
+        except Exception as exc:
+            if not db.is_transient(exc):
+                metrics.ERRORS.labels("permanent").inc()
+                raise
+            metrics.ERRORS.labels("transient").inc()
+            log.warning("aggregator: database error, retrying: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), tuning.retry_seconds)

@@ -1,0 +1,101 @@
+"""The indicator tables (envmon/migrations/0010_aggregator.sql) as the writer sees them:
+key, compared value columns, and when the period of a row ends (for revisions)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aggregator import standards
+from aggregator.revisions import IndicatorTable
+
+HOUR = timedelta(hours=1)
+
+
+def day_start(day: date) -> datetime:
+    """00:00 Beijing time of ``day``: indicators use Beijing natural days."""
+    return datetime.combine(day, time(0), standards.BEIJING)
+
+
+def day_end(day: date) -> datetime:
+    return day_start(day + timedelta(days=1))
+
+
+def next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _hour_end(row: dict[str, Any]) -> datetime:
+    ts: datetime = row["ts"]
+    return ts + HOUR
+
+
+def _day_end(row: dict[str, Any]) -> datetime:
+    return day_end(row["day"])
+
+
+def _month_end(row: dict[str, Any]) -> datetime:
+    return day_start(next_month(row["month"]))
+
+
+def _period_end(row: dict[str, Any]) -> datetime:
+    start: date = row["period_start"]
+    end = next_month(start) if row["period"] == "month" else date(start.year + 1, 1, 1)
+    return day_start(end)
+
+
+_AQI = ("rules", "aqi", "level", "category", "primary_pollutants", "iaqi")
+_AIR_DAILY = (*_AQI, "complete", "so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
+_JSON_AQI = frozenset({"iaqi", "concentrations"})
+_WATER = ("water_class", "class_label", "compliant", "exceeding", "means")
+_JSON_WATER = frozenset({"exceeding", "means"})
+
+HOURLY_VALUES = IndicatorTable(
+    "hourly_values",
+    ("station_id", "ts", "parameter"),
+    ("value", "valid", "source", "n_samples", "n_excluded"),
+    _hour_end,
+)
+AIR_STATION_HOURLY = IndicatorTable(
+    "air_station_hourly", ("station_id", "ts"), (*_AQI, "concentrations"), _hour_end, _JSON_AQI
+)
+AIR_REGION_HOURLY = IndicatorTable(
+    "air_region_hourly",
+    ("city", "county", "ts"),
+    (*_AQI, "concentrations", "n_stations"),
+    _hour_end,
+    _JSON_AQI,
+)
+AIR_STATION_DAILY = IndicatorTable(
+    "air_station_daily", ("station_id", "day"), _AIR_DAILY, _day_end, _JSON_AQI
+)
+AIR_REGION_DAILY = IndicatorTable(
+    "air_region_daily",
+    ("city", "county", "day"),
+    (*_AIR_DAILY, "n_stations"),
+    _day_end,
+    _JSON_AQI,
+)
+AIR_REGION_PERIOD = IndicatorTable(
+    "air_region_period",
+    ("city", "county", "period", "period_start"),
+    ("valid_days", "good_days", "polluted_days", "heavy_days", "good_ratio"),
+    _period_end,
+)
+WATER_STATION_HOURLY = IndicatorTable(
+    "water_station_hourly", ("station_id", "ts"), _WATER, _hour_end, _JSON_WATER
+)
+WATER_STATION_DAILY = IndicatorTable(
+    "water_station_daily", ("station_id", "day"), _WATER, _day_end, _JSON_WATER
+)
+WATER_STATION_MONTHLY = IndicatorTable(
+    "water_station_monthly", ("station_id", "month"), (*_WATER, "n_days"), _month_end,
+    _JSON_WATER,
+)
+NOISE_STATION_DAILY = IndicatorTable(
+    "noise_station_daily",
+    ("station_id", "day"),
+    ("zone", "ld", "ln", "ldn", "n_day", "n_night", "night_lmax", "day_ok", "night_ok",
+     "night_lmax_ok"),
+    _day_end,
+)

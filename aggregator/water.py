@@ -1,0 +1,76 @@
+"""Water indicators of a section from its hourly values (pure; GB 3838-2002 single-factor
+evaluation and the 2011 method via ``aggregator.standards``).
+
+Hourly class: the values of that hour. Daily/monthly class: the period means of the valid
+values (evaluation method 2011 §2: grade the period mean of each indicator), with the
+failing parameters and their exceedance multiples against the section's target class.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from aggregator import standards
+from aggregator.hourly import HourlyValue
+
+
+class Section(Protocol):
+    @property
+    def water_target_class(self) -> int | None: ...
+    @property
+    def water_body(self) -> str | None: ...
+
+
+def hourly_means(hours: Iterable[HourlyValue]) -> dict[datetime, dict[str, float]]:
+    out: dict[datetime, dict[str, float]] = defaultdict(dict)
+    for h in hours:
+        if h.valid and h.value is not None:
+            out[h.ts][h.parameter] = h.value
+    return out
+
+
+def daily_means(hours: Iterable[HourlyValue]) -> dict[date, dict[str, float | None]]:
+    """Per Beijing day, the period mean of each parameter's valid hourly values."""
+    values: dict[date, dict[str, list[float | None]]] = defaultdict(lambda: defaultdict(list))
+    for h in hours:
+        if h.valid:
+            values[standards.beijing_day(h.ts)][h.parameter].append(h.value)
+    return {
+        day: {p: standards.period_mean(vs) for p, vs in by_p.items()}
+        for day, by_p in values.items()
+    }
+
+
+def period_means(days: Iterable[Mapping[str, float | None]]) -> dict[str, float | None]:
+    """Period (e.g. month) mean of each parameter over daily means."""
+    values: dict[str, list[float | None]] = defaultdict(list)
+    for means in days:
+        for p, v in means.items():
+            values[p].append(v)
+    return {p: standards.period_mean(vs) for p, vs in values.items()}
+
+
+def grade(section: Section, means: Mapping[str, float | None]) -> dict[str, Any]:
+    """The class columns of a water indicator row (class NULL if nothing gradable)."""
+    body: standards.WaterBody = "lake" if section.water_body == "lake" else "river"
+    gradable = {
+        p: v for p, v in means.items() if v is not None and p in standards.EVALUATION_PARAMETERS
+    }
+    row: dict[str, Any] = {
+        "water_class": None, "class_label": None, "compliant": None, "exceeding": {},
+        "means": dict(means),
+    }
+    if not gradable:
+        return row
+    result = standards.section_grade(gradable, body=body)
+    row["water_class"] = int(result.water_class)
+    row["class_label"] = result.water_class.label
+    if section.water_target_class is not None:
+        target = standards.WaterClass(section.water_target_class)
+        compliance = standards.target_compliance(gradable, target, body=body)
+        row["compliant"] = compliance.compliant
+        row["exceeding"] = dict(compliance.exceeding)
+    return row

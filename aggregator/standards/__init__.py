@@ -1,5 +1,6 @@
 """National-standard indicators (AQI, water class, noise compliance) as pure functions."""
 
+from aggregator.standards._numbers import Number
 from aggregator.standards.air_annual import (
     STATISTIC_DECIMALS,
     VALID_DAY,
@@ -122,6 +123,7 @@ __all__ = [
     "LimitPeriod",
     "Mda8",
     "NoiseSettings",
+    "Number",
     "Period",
     "PointDay",
     "Pollutant",

@@ -144,10 +144,35 @@ def test_city_mean_of_valid_stations() -> None:
     assert city_mean([None]) is None
 
 
-@given(st.sets(st.integers(0, 23)), st.integers(0, 23))
-def test_one_more_valid_hour_never_loses_validity(hours: set[int], extra: int) -> None:
-    """Daily mean and MDA8 validity are monotonic in the set of valid hours."""
-    series = {start(DAY, h): 100.0 for h in hours}
-    more = series | {start(DAY, extra): 100.0}
+hour_values = st.dictionaries(st.integers(0, 23), st.floats(min_value=0, max_value=400))
+
+
+@given(hour_values, st.integers(0, 23), st.floats(min_value=0, max_value=400))
+def test_one_more_valid_hour_never_loses_validity(
+    hours: dict[int, float], extra: int, value: float
+) -> None:
+    """Daily mean validity and the MDA8 window count never drop when an hour is added."""
+    series = {start(DAY, h): v for h, v in hours.items()}
+    more = {start(DAY, extra): value} | series
     assert daily_mean(series, DAY).valid <= daily_mean(more, DAY).valid
+    assert o3_mda8(series, DAY).n_windows <= o3_mda8(more, DAY).n_windows
+
+
+@given(st.sets(st.integers(0, 23)), st.integers(0, 23))
+def test_mda8_validity_monotonic_at_constant_level(hours: set[int], extra: int) -> None:
+    """With equal hourly values MDA8 validity never drops when an hour is added.
+
+    (With varying values it can: a low added hour may pull the only exceeding window under
+    the limit while fewer than 14 windows exist — that is the HJ 663 §6.1.2 rule itself.)
+    """
+    series = {start(DAY, h): 170.0 for h in hours}
+    more = series | {start(DAY, extra): 170.0}
     assert o3_mda8(series, DAY).valid <= o3_mda8(more, DAY).valid
+
+
+def test_mda8_exceedance_branch_is_not_monotonic() -> None:
+    """The counter-example behind the docstring above, pinned so the rule stays as written."""
+    series = {start(DAY, 0): 0.0} | {start(DAY, h): 170.0 for h in range(1, 8)}
+    assert o3_mda8(series, DAY).valid  # 3 windows, max 170 > 160
+    worse = series | {start(DAY, 8): 0.0}
+    assert not o3_mda8(worse, DAY).valid  # 4 windows, max 148.75 <= 160

@@ -14,8 +14,11 @@ COMMANDS: dict[str, str] = {
     "db": "envmon.db_cli:db_group",
     "stations": "envmon.stations_cli:stations_group",
     "ingest": "ingest.cli:ingest",
-    "dead-letter": "ingest.dead_letter_cli:dead_letter",
+    "dead-letter": "ingest.dead_letter_cli:dead_letter_group",
     "aqi": "aggregator.aqi_cli:aqi",
+    "aggregate": "aggregator.cli:aggregate",
+    "import": "ingest.import_cli:import_cmd",
+    "report": "aggregator.report_cli:report",
 }
 
 

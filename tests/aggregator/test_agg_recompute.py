@@ -1,0 +1,197 @@
+"""Readings in the real database -> indicators, recomputed incrementally.
+
+Expected values are computed here with the standards library directly from the readings
+written, so the test checks the pipeline (hourly values, windows, regions, revisions), not
+the arithmetic twice.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from psycopg import AsyncConnection
+
+from aggregator import standards
+from envmon.stations import Station
+from ingest.reading import Reading
+from tests.aggregator.agg_support import (
+    add_stations,
+    day_hours,
+    fetch,
+    write_and_drain,
+)
+
+pytestmark = pytest.mark.integration
+DAY = date(2025, 6, 1)
+POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
+
+
+def profile(base: float, i: int) -> dict[str, float]:
+    """A plausible diurnal profile for hour ``i`` of the day."""
+    return {"pm25": base + 3 * i, "pm10": 2 * base + 2 * i, "so2": 8 + i % 3, "no2": 30 + i,
+            "co": round(0.5 + 0.05 * i, 2), "o3": 40 + 6 * i}
+
+
+def air_day(sid: str, day: date, base: float, skip: dict[str, set[int]] | None = None,
+            flag: str = "N") -> list[Reading]:
+    out = []
+    for i, ts in enumerate(day_hours(day)):
+        for p, v in profile(base, i).items():
+            if i not in (skip or {}).get(p, set()):
+                out.append(Reading(sid, p, "hour", ts, float(v), flag, "import"))  # type: ignore[arg-type]
+    return out
+
+
+def expected_daily(readings: list[Reading], day: date) -> standards.AqiReport:
+    series: dict[str, dict[datetime, float | None]] = {p: {} for p in POLLUTANTS}
+    for r in readings:
+        if r.flag == "N":
+            series[r.parameter][r.ts] = r.value
+    values: dict[str, float | None] = {}
+    for p in ("so2", "no2", "co", "pm10", "pm25"):
+        agg = standards.daily_mean(series[p], day)
+        values[p] = agg.value if agg.valid else None
+    mda8 = standards.o3_mda8(series["o3"], day)
+    values["o3_8h"] = mda8.value if mda8.valid else None
+    o3_1h = standards.o3_daily_max_1h(series["o3"], day)
+    values["o3_1h"] = o3_1h.value if o3_1h.valid else None
+    return standards.daily_aqi(values, day=day)
+
+
+async def daily_row(conn: AsyncConnection[Any], sid: str, day: date) -> tuple[Any, ...]:
+    [row] = await fetch(
+        conn, "SELECT aqi, primary_pollutants, complete, pm25, computed_at"
+        " FROM air_station_daily WHERE station_id = %s AND day = %s", sid, day)
+    return row
+
+
+async def revisions(conn: AsyncConnection[Any], indicator: str, **key: Any
+                    ) -> list[tuple[Any, ...]]:
+    return await fetch(
+        conn, "SELECT changes, reason FROM indicator_revisions WHERE indicator = %s"
+        " AND key @> %s::jsonb ORDER BY revision_id",
+        indicator, json.dumps({k: str(v) for k, v in key.items()}))
+
+
+async def test_daily_indicators_equal_the_standards_result(db_conn: AsyncConnection[Any]) -> None:
+    await add_stations(db_conn, [Station("agg-d1", "air", "D1", "agg-city-d", "east")])
+    readings = air_day("agg-d1", DAY, 40)
+    assert await write_and_drain(db_conn, readings) >= 1
+    aqi, primary, complete, _, _ = await daily_row(db_conn, "agg-d1", DAY)
+    expected = expected_daily(readings, DAY)
+    assert expected.aqi is not None
+    assert (aqi, tuple(primary), complete) == (expected.aqi, expected.primary, True)
+    # the city and the county of a single station have the station's concentrations
+    rows = await fetch(db_conn, "SELECT county, aqi, n_stations FROM air_region_daily"
+                       " WHERE city = 'agg-city-d' AND day = %s ORDER BY county", DAY)
+    assert rows == [("", expected.aqi, 1), ("east", expected.aqi, 1)]
+    hourly = await fetch(db_conn, "SELECT count(*) FROM air_station_hourly"
+                         " WHERE station_id = 'agg-d1'")
+    assert hourly == [(24,)]
+
+
+async def test_city_concentrations_are_means_of_station_values(
+    db_conn: AsyncConnection[Any],
+) -> None:
+    await add_stations(db_conn, [Station("agg-c1", "air", "C1", "agg-city-c", "a"),
+                                 Station("agg-c2", "air", "C2", "agg-city-c", "b")])
+    await write_and_drain(db_conn, air_day("agg-c1", DAY, 20) + air_day("agg-c2", DAY, 100))
+    got = await fetch(db_conn, "SELECT station_id, pm25 FROM air_station_daily"
+                      " WHERE station_id IN ('agg-c1', 'agg-c2') ORDER BY 1")
+    [(city_pm25, city_aqi, n)] = await fetch(
+        db_conn, "SELECT pm25, aqi, n_stations FROM air_region_daily"
+        " WHERE city = 'agg-city-c' AND county = '' AND day = %s", DAY)
+    assert n == 2
+    assert city_pm25 == pytest.approx(standards.city_mean(v for _, v in got))
+    station_aqis = await fetch(db_conn, "SELECT aqi FROM air_station_daily"
+                               " WHERE station_id IN ('agg-c1', 'agg-c2')")
+    assert city_aqi not in {a for (a,) in station_aqis}  # AQI of the mean, not a station's
+
+
+async def test_late_reading_updates_day_month_year_and_is_recorded(
+    db_conn: AsyncConnection[Any],
+) -> None:
+    await add_stations(db_conn, [Station("agg-l1", "air", "L1", "agg-city-l", "")])
+    late_hours = {1, 2, 3, 4, 5}
+    first = air_day("agg-l1", DAY, 60, skip={"pm25": late_hours})
+    await write_and_drain(db_conn, first)
+    aqi0, _, complete0, pm25_0, at0 = await daily_row(db_conn, "agg-l1", DAY)
+    assert (complete0, pm25_0) == (False, None)  # 19 PM2.5 hours < 20 (GB 3095 表4)
+    periods0 = await fetch(db_conn, "SELECT period, valid_days FROM air_region_period"
+                           " WHERE city = 'agg-city-l' ORDER BY period")
+    assert periods0 == [("month", 0), ("year", 0)]
+
+    late = [r for r in air_day("agg-l1", DAY, 60) if r.parameter == "pm25"
+            and (r.ts - day_hours(DAY)[0]) // timedelta(hours=1) in late_hours]
+    await write_and_drain(db_conn, late)
+    full = first + late
+    expected = expected_daily(full, DAY)
+    aqi1, primary1, complete1, pm25_1, at1 = await daily_row(db_conn, "agg-l1", DAY)
+    assert (aqi1, tuple(primary1), complete1) == (expected.aqi, expected.primary, True)
+    assert pm25_1 is not None and at1 > at0
+    periods1 = await fetch(db_conn, "SELECT period, valid_days, good_days, good_ratio"
+                           " FROM air_region_period WHERE city = 'agg-city-l' ORDER BY period")
+    good = int(expected.aqi is not None and expected.aqi <= 100)
+    assert periods1 == [("month", 1, good, 100.0 * good), ("year", 1, good, 100.0 * good)]
+    [(changes, reason)] = await revisions(db_conn, "air_station_daily", station_id="agg-l1")
+    assert changes["pm25"] == [None, pm25_1] and changes["complete"] == [False, True]
+    assert changes.get("aqi", [aqi0, aqi0])[0] == aqi0
+    assert reason.startswith("5 reading(s)")
+    period_revs = await revisions(db_conn, "air_region_period", city="agg-city-l")
+    assert {c["valid_days"][1] for c, _ in period_revs} == {1}
+
+
+async def test_revised_value_is_recomputed_and_recorded(db_conn: AsyncConnection[Any]) -> None:
+    await add_stations(db_conn, [Station("agg-r1", "air", "R1", "agg-city-r", "")])
+    readings = air_day("agg-r1", DAY, 30)
+    await write_and_drain(db_conn, readings)
+    _, _, _, pm25_0, _ = await daily_row(db_conn, "agg-r1", DAY)
+    noon = day_hours(DAY)[12]
+    audited = Reading("agg-r1", "pm25", "hour", noon, 900.0, "N", "import")
+    await write_and_drain(db_conn, [audited])
+    revised = [audited if r.key == audited.key else r for r in readings]
+    _, _, _, pm25_1, _ = await daily_row(db_conn, "agg-r1", DAY)
+    expected = standards.daily_mean(
+        {r.ts: r.value for r in revised if r.parameter == "pm25"}, DAY)
+    assert pm25_1 == pytest.approx(expected.value) and pm25_1 != pm25_0
+    [(changes, reason)] = await revisions(db_conn, "air_station_daily", station_id="agg-r1")
+    assert changes["pm25"] == [pm25_0, pm25_1]
+    assert "1 of them revisions" in reason
+    old_noon = next(r.value for r in readings if r.key == audited.key)
+    hour_revs = await revisions(db_conn, "hourly_values", station_id="agg-r1", parameter="pm25")
+    assert [c["value"] for c, _ in hour_revs] == [[old_noon, 900.0]]
+
+
+async def test_flagged_readings_are_excluded_and_counted(db_conn: AsyncConnection[Any]) -> None:
+    await add_stations(db_conn, [Station("agg-f1", "air", "F1", "agg-city-f", "")])
+    readings = air_day("agg-f1", DAY, 50)
+    calibrating = {r.key for r in readings if r.parameter == "so2"
+                   and (r.ts - day_hours(DAY)[0]) < timedelta(hours=6)}
+    flagged = [Reading(*r.key, r.value * 10, "C", "import") if r.key in calibrating else r
+               for r in readings]
+    await write_and_drain(db_conn, flagged)
+    counts = await fetch(db_conn, "SELECT parameter, flag, n FROM excluded_readings"
+                         " WHERE station_id = 'agg-f1'")
+    assert counts == [("so2", "C", 6)]
+    [(so2,)] = await fetch(db_conn, "SELECT so2 FROM air_station_daily"
+                           " WHERE station_id = 'agg-f1'")
+    assert so2 is None  # 18 valid hours < 20 (GB 3095 表4)
+    invalid = await fetch(db_conn, "SELECT count(*) FROM hourly_values WHERE station_id"
+                          " = 'agg-f1' AND parameter = 'so2' AND NOT valid")
+    assert invalid == [(6,)]
+
+
+async def test_open_day_changes_without_revision(db_conn: AsyncConnection[Any]) -> None:
+    """A day still running (provisional values) is not 'published': no revision entries."""
+    await add_stations(db_conn, [Station("agg-o1", "air", "O1", "agg-city-o", "")])
+    today = datetime.now(standards.BEIJING).date() + timedelta(days=1)  # surely not over
+    readings = air_day("agg-o1", today, 30)
+    await write_and_drain(db_conn, readings[:60])
+    await write_and_drain(db_conn, readings[60:])
+    assert await revisions(db_conn, "air_station_daily", station_id="agg-o1") == []
+    [(complete,)] = await fetch(db_conn, "SELECT complete FROM air_station_daily"
+                                " WHERE station_id = 'agg-o1'")
+    assert complete is True

@@ -72,6 +72,10 @@ def render(rows: Sequence[Mapping[str, Any]], fmt: str, document: Any) -> str:
     return console.export_text()
 
 
+def _echo(text: str) -> None:
+    click.echo(text, nl=not text.endswith("\n"))
+
+
 def _period(options: Mapping[str, str | None]) -> rpt.Period:
     chosen = [(kind, options[kind]) for _, kind, _ in _PERIODS if options.get(kind) is not None]
     if len(chosen) != 1:
@@ -125,7 +129,7 @@ def air(city: str | None, county: str | None, stations: tuple[str, ...], fmt: st
     period = _period(periods)
     regions = _scopes(city, county, stations)
     rows = _run(lambda c: rpt.air_report(c, period, regions=regions, stations=stations))
-    click.echo(render(rows, fmt, rows[0] if len(rows) == 1 else rows))
+    _echo(render(rows, fmt, rows[0] if len(rows) == 1 else rows))
 
 
 @report.command("water")
@@ -137,7 +141,7 @@ def water(city: str | None, county: str | None, stations: tuple[str, ...], fmt: 
     regions = _scopes(city, county, stations)
     doc = _run(lambda c: rpt.water_report(c, period, regions=regions, stations=stations))
     summary = {k: v for k, v in doc.items() if k != "sections"}
-    click.echo(render([*doc["sections"], {"station_id": "all", **summary}], fmt, doc))
+    _echo(render([*doc["sections"], {"station_id": "all", **summary}], fmt, doc))
 
 
 @report.command("noise")
@@ -151,4 +155,4 @@ def noise(city: str | None, county: str | None, stations: tuple[str, ...], fmt: 
     rows = [{"zone": z, **r} for z, r in doc["zones"].items()]
     rows.append({"zone": "target", "night_rate": doc["target_night_rate"],
                  "margin": doc["margin"]})
-    click.echo(render(rows, fmt, doc))
+    _echo(render(rows, fmt, doc))

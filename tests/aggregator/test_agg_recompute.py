@@ -8,6 +8,7 @@ the arithmetic twice.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -170,7 +171,7 @@ async def test_flagged_readings_are_excluded_and_counted(db_conn: AsyncConnectio
     readings = air_day("agg-f1", DAY, 50)
     calibrating = {r.key for r in readings if r.parameter == "so2"
                    and (r.ts - day_hours(DAY)[0]) < timedelta(hours=6)}
-    flagged = [Reading(*r.key, r.value * 10, "C", "import") if r.key in calibrating else r
+    flagged = [replace(r, value=r.value * 10, flag="C") if r.key in calibrating else r
                for r in readings]
     await write_and_drain(db_conn, flagged)
     counts = await fetch(db_conn, "SELECT parameter, flag, n FROM excluded_readings"

@@ -1,0 +1,67 @@
+"""Water and noise station indicators from readings in the real database, compared with the
+standards library applied to the same values (GB 3838-2002 single factor, GB 3096-2008)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from psycopg import AsyncConnection
+
+from aggregator import standards
+from envmon.stations import Station
+from ingest.reading import Reading
+from tests.aggregator.agg_support import add_stations, day_hours, fetch, write_and_drain
+
+pytestmark = pytest.mark.integration
+DAY = date(2025, 7, 1)
+
+
+async def test_water_daily_and_monthly_class(db_conn: AsyncConnection[Any]) -> None:
+    await add_stations(db_conn, [Station("agg-w1", "water", "W1", "agg-city-w",
+                                         water_target_class=3, water_body="river")])
+    values = {"ph": 7.4, "do": 5.5, "codmn": 4.5, "nh3n": 1.2, "tp": 0.15, "temp": 24.0}
+    readings = [
+        Reading("agg-w1", p, "hour", ts, v + (0.01 * i if p != "ph" else 0), "N", "import")
+        for i, ts in enumerate(day_hours(DAY)[::4]) for p, v in values.items()
+    ]
+    await write_and_drain(db_conn, readings)
+    means = {p: standards.period_mean(r.value for r in readings if r.parameter == p)
+             for p in values}
+    gradable = {p: v for p, v in means.items() if p in standards.EVALUATION_PARAMETERS}
+    grade = standards.section_grade(gradable, body="river")
+    compliance = standards.target_compliance(gradable, standards.WaterClass(3), body="river")
+    [(cls, compliant, exceeding)] = await fetch(
+        db_conn, "SELECT water_class, compliant, exceeding FROM water_station_daily"
+        " WHERE station_id = 'agg-w1' AND day = %s", DAY)
+    assert (cls, compliant) == (int(grade.water_class), compliance.compliant)
+    assert exceeding == pytest.approx(dict(compliance.exceeding))
+    assert compliant is False and "nh3n" in exceeding  # NH3-N 1.2 > 1.0 (class III)
+    [(monthly_cls, n_days)] = await fetch(
+        db_conn, "SELECT water_class, n_days FROM water_station_monthly"
+        " WHERE station_id = 'agg-w1' AND month = %s", DAY.replace(day=1))
+    assert (monthly_cls, n_days) == (cls, 1)
+    hourly = await fetch(db_conn, "SELECT count(*) FROM water_station_hourly"
+                         " WHERE station_id = 'agg-w1'")
+    assert hourly == [(6,)]
+
+
+async def test_noise_day_night_levels_and_compliance(db_conn: AsyncConnection[Any]) -> None:
+    await add_stations(db_conn, [Station("agg-n1", "noise", "N1", "agg-city-n",
+                                         noise_zone="2")])
+    hours = day_hours(DAY)
+    leq = {ts: (52.0 + i % 5 if 6 <= i < 22 else 47.0 + i % 3) for i, ts in enumerate(hours)}
+    lmax = {ts: (70.0 if i == 23 else 60.0) for i, ts in enumerate(hours)}
+    readings = [Reading("agg-n1", "leq", "hour", ts, v, "N", "import") for ts, v in leq.items()]
+    readings += [Reading("agg-n1", "lmax", "hour", ts, v, "N", "import")
+                 for ts, v in lmax.items()]
+    await write_and_drain(db_conn, readings)
+    levels = standards.day_night_levels(leq, DAY)
+    point = standards.point_day_compliance(levels, "2", night_lmax=70.0)
+    [row] = await fetch(
+        db_conn, "SELECT ld, ln, day_ok, night_ok, night_lmax, night_lmax_ok"
+        " FROM noise_station_daily WHERE station_id = 'agg-n1' AND day = %s", DAY)
+    assert row == (levels.ld, levels.ln, point.day_ok, point.night_ok, 70.0,
+                   point.night_lmax_ok)
+    assert point.night_lmax_ok is False  # 70 > night limit 50 + 15 (GB 3096 表1)

@@ -249,6 +249,12 @@ class Pipeline:
         broker or logger will deliver it again)."""
         drain_deadline: list[float | None] = [None]
         try:
+            try:
+                await self._connection()
+                self.db_ready = True
+                self._metrics.db_up.set(1)
+            except Exception as exc:  # the first batch retries with backoff
+                log.warning("database not reachable yet: %s", exc)
             while not (stop.is_set() and not self._pending):
                 batch = await self._next_batch(stop)
                 if batch and not await self._commit_with_retry(batch, stop, drain_deadline):

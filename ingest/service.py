@@ -33,17 +33,21 @@ def process_metrics() -> IngestMetrics:
 
 async def _watch_stations(url: str, registry: StationRegistry, stop: asyncio.Event) -> None:
     """Reload the registry on ``NOTIFY envmon_stations`` and every 30 s as a fallback."""
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             conn: AsyncConnection[Any] = await db.connect(url, autocommit=True)
             async with conn:
                 await conn.execute("LISTEN envmon_stations")
                 await registry.refresh(conn)
+                last = loop.time()
                 while not stop.is_set():
-                    gen = conn.notifies(timeout=30, stop_after=1)
-                    async for _ in gen:
-                        pass
-                    await registry.refresh(conn)
+                    notified = False
+                    async for _ in conn.notifies(timeout=0.5, stop_after=1):
+                        notified = True
+                    if notified or loop.time() - last > 30:
+                        await registry.refresh(conn)
+                        last = loop.time()
         except Exception as exc:
             log.warning("station registry refresh failed: %s", exc)
             with contextlib.suppress(TimeoutError):

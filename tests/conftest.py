@@ -108,12 +108,14 @@ def start_mosquitto(extra_config: str = "", project_config: bool = True) -> Brok
     )
     os.chmod(workdir, 0o777)
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.exit(f"mosquitto failed to start: {err}", returncode=3)
+            log = workdir / "mosquitto.log"
+            err = log.read_text() if log.exists() else ""
+            pytest.exit(f"mosquitto failed to start (exit {proc.returncode}): {err}",
+                        returncode=3)
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return Broker("127.0.0.1", port, proc, conf)

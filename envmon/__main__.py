@@ -1,0 +1,5 @@
+"""``python -m envmon`` = the ``envmon`` command."""
+
+from envmon.cli import main
+
+main()

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "aggregate": "aggregator.cli:aggregate",
     "import": "ingest.import_cli:import_cmd",
     "report": "aggregator.report_cli:report",
+    "simulate": "simulators.cli:simulate",
 }
 
 

@@ -63,14 +63,15 @@ class SimStation:
         self._jitter = station_rng(seed, station.station_id, "jitter")
         self._hours: list[tuple[datetime, dict[str, float]]] = []
 
-    def documents(self, hour: datetime) -> Iterator[Document]:
-        """The documents for the hour starting at ``hour``, in the order they are due."""
+    def documents(self, hour: datetime, realtime: bool = True) -> Iterator[Document]:
+        """The documents for the hour starting at ``hour``, in the order they are due;
+        ``realtime=False`` leaves out the sub-hour documents (the model still advances)."""
         hour = hour.astimezone(BEIJING)
         values = self._model.step(hour)
         kind = self.station.kind
-        if self.cadence.realtime_seconds is not None:
+        if self.cadence.realtime_seconds is not None and realtime:
             yield from self._sub_hour(hour, values, "rt", self.cadence.realtime_seconds)
-        if self.cadence.minute_interval is not None:
+        if self.cadence.minute_interval is not None and realtime:
             yield from self._sub_hour(hour, values, "min", 60 * self.cadence.minute_interval)
         if self.cadence.hourly:
             yield Document(self.station.station_id, "hour", hour, _rounded(kind, values))

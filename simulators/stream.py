@@ -33,6 +33,9 @@ class Scenario:
     cadence: Cadence = field(default_factory=Cadence)
     faults: FaultRates = field(default_factory=FaultRates)
     encoding: str = "json"  # "json" | "hj212"
+    # Real-time documents only for hours ending after this instant: a logger coming back keeps
+    # its averages, not its real-time samples (history uploads, demo backfill).
+    realtime_from: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -54,8 +57,9 @@ def documents(scenario: Scenario) -> Iterator[tuple[datetime, Document]]:
     first = floor_hour(scenario.start)
     for i in range(scenario.hours):
         hour = first + i * HOUR
+        realtime = scenario.realtime_from is None or hour + HOUR > scenario.realtime_from
         batch = [(due(d, scenario.cadence), n, d)
-                 for n, sim in enumerate(sims) for d in sim.documents(hour)]
+                 for n, sim in enumerate(sims) for d in sim.documents(hour, realtime)]
         batch.sort(key=lambda t: (t[0], t[1]))
         for when, _, doc in batch:
             yield when, doc

@@ -73,6 +73,7 @@ async def run_load(publisher: Publisher, stations: list[Station], prefix: str, *
     start = datetime.now(UTC) - timedelta(days=1)
     payloads = _Payloads(stations, prefix, period, seed, start)
     t0 = time.monotonic()
+    sent_before, acked_before = publisher.sent, publisher.acked
     sent = 0
     while (elapsed := time.monotonic() - t0) < duration:
         if stop is not None and stop.is_set():
@@ -84,6 +85,6 @@ async def run_load(publisher: Publisher, stations: list[Station], prefix: str, *
         for _ in range(min(due - sent, 5000)):
             topic, payload = payloads.next()
             await publisher.publish(topic, payload)
-        sent = publisher.sent
+        sent = publisher.sent - sent_before
     await publisher.flush()
-    return LoadResult(len(stations), publisher.acked, time.monotonic() - t0, rate)
+    return LoadResult(len(stations), publisher.acked - acked_before, time.monotonic() - t0, rate)

@@ -26,11 +26,16 @@ class DirtyDay:
 
 
 async def claim(conn: AsyncConnection[Any], limit: int) -> list[DirtyDay]:
-    """Take up to ``limit`` unclaimed dirty days, oldest marks first (caller's transaction)."""
+    """Take up to ``limit`` unclaimed dirty days (in the caller's transaction).
+
+    Newest days first, all stations of a day together: live data (today, yesterday) is
+    never stuck behind a backlog of imported history, and a batch covers whole region-days,
+    so each region-day is recomputed once per batch instead of once per station.
+    """
     cur = await conn.execute(
         "DELETE FROM dirty_days d USING ("
         "  SELECT station_id, day FROM dirty_days"
-        "  ORDER BY marked_at, station_id, day LIMIT %s FOR UPDATE SKIP LOCKED) c"
+        "  ORDER BY day DESC, station_id LIMIT %s FOR UPDATE SKIP LOCKED) c"
         " WHERE d.station_id = c.station_id AND d.day = c.day"
         " RETURNING d.station_id, d.day, d.marked_at",
         (limit,),

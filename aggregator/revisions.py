@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -136,21 +136,7 @@ async def sync_rows(
                 [_key(table, r) for r in stored.values()],
             )
         if writes:
-            upsert = sql.SQL(
-                "INSERT INTO {table} ({cols}, computed_at) VALUES ({vals}, %(computed_at)s) "
-                "ON CONFLICT ({key}) DO UPDATE SET {sets}, computed_at = EXCLUDED.computed_at"
-            ).format(
-                table=sql.Identifier(table.name),
-                cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-                vals=sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
-                key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
-                sets=sql.SQL(", ").join(
-                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in table.values
-                ),
-            )
-            await cur.executemany(
-                upsert, [{**_adapt(table, r), "computed_at": now} for r in writes]
-            )
+            await _upsert(cur, table, cols, writes, now)
         if revisions:
             await cur.executemany(
                 "INSERT INTO indicator_revisions "
@@ -159,6 +145,37 @@ async def sync_rows(
                 [(*r, now) for r in revisions],
             )
     return stats
+
+
+async def _upsert(
+    cur: AsyncCursor[Any], table: IndicatorTable, cols: tuple[str, ...], rows: list[Row],
+    now: datetime,
+) -> None:
+    """COPY the rows into a per-transaction stage, then one INSERT … ON CONFLICT."""
+    stage = sql.Identifier(f"stage_{table.name}")
+    names = sql.SQL(", ").join(map(sql.Identifier, (*cols, "computed_at")))
+    await cur.execute(
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        ).format(stage, sql.Identifier(table.name))
+    )
+    await cur.execute(sql.SQL("DELETE FROM {}").format(stage))
+    async with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
+        for row in rows:
+            adapted = _adapt(table, row)
+            await copy.write_row([*(adapted[c] for c in cols), now])
+    await cur.execute(
+        sql.SQL(
+            "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
+            "ON CONFLICT ({key}) DO UPDATE SET {sets}, computed_at = EXCLUDED.computed_at"
+        ).format(
+            table=sql.Identifier(table.name), names=names, stage=stage,
+            key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in table.values
+            ),
+        )
+    )
 
 
 def _revision(

@@ -18,7 +18,7 @@ from ingest.hj212.encode import (
     encode_segment,
     new_qn,
 )
-from ingest.hj212.mqtt import Hj212Readings, decode_mqtt_payload
+from ingest.hj212.mqtt import Hj212MqttDecoder, Hj212Readings, decode_mqtt_payload
 from ingest.hj212.packet import Packet, cp_items, parse_packet
 from ingest.hj212.reassembly import Reassembler, merge
 
@@ -27,6 +27,7 @@ __all__ = [
     "Code",
     "CodeTable",
     "Decoded",
+    "Hj212MqttDecoder",
     "Hj212Readings",
     "Packet",
     "Reassembler",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from envmon.stations import Station
 from ingest.errors import Rejection
 from ingest.hj212.decode import NO_UNITS, StationLookup, UnitOverrides, check_station, decode_data
 from ingest.hj212.packet import parse_packet
@@ -55,3 +56,21 @@ def decode_mqtt_payload(
         exc.station_id = station_id
         raise
     return Hj212Readings(decoded.readings, decoded.unknown_rejection(station_id))
+
+
+class Hj212MqttDecoder:
+    """The ``hj212`` format of :class:`ingest.router.Router`: ``(station, payload) -> readings``.
+
+    Holds the reassembler (split packets may span messages) and the per-station unit overrides
+    (assign :attr:`units` to reload them).
+    """
+
+    def __init__(self, registry: StationLookup, reassembler: Reassembler | None = None,
+                 units: UnitOverrides = MappingProxyType({})) -> None:
+        self.registry = registry
+        self.reassembler = reassembler if reassembler is not None else Reassembler()
+        self.units = units
+
+    def __call__(self, station: Station, payload: bytes) -> Hj212Readings:
+        return decode_mqtt_payload(station.station_id, payload, self.registry, self.reassembler,
+                                   units=self.units)

@@ -1,14 +1,16 @@
 """Reassembly of split packets (Flag D bit, PNUM/PNO; HJ 212-2017 表3, reference/hj212.md §6.2).
 
 Each part has its own QN and CRC. Parts are grouped by (MN, ST, CN, PNUM); a retransmitted part
-replaces the earlier copy, and a byte-identical retransmit of a part of a group completed within
-the timeout is recognised (its QN is answered by the answer to the original). A group not
+replaces the earlier copy. A byte-identical retransmit of a part of a group completed within the
+timeout (the logger missed its answer) comes back as that part alone, with the group's DataTime
+prepended, so it decodes to its own readings (duplicates) and gets its own answer. A group not
 completed within the timeout is handed back by :meth:`Reassembler.expired` so its parts can be
 dead-lettered, never dropped.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from ingest.hj212.packet import Packet
 
 GroupKey = tuple[str, str | None, str, int]
+_DATA_TIME = re.compile(r"DataTime=([^;,&]*)")
 
 
 @dataclass
@@ -38,18 +41,19 @@ class Reassembler:
         self._clock = clock
         self._groups: dict[GroupKey, _Group] = {}
         self._evicted: list[Packet] = []
-        self._done: dict[bytes, float] = {}
+        self._done: dict[bytes, tuple[float, Packet]] = {}
 
     def add(self, packet: Packet) -> tuple[Packet, ...] | None:
         """The complete parts in PNO order once the group is whole, else ``None``.
 
-        An unsplit packet is returned at once as a group of one; a retransmitted part of a
-        recently completed group gives ``()``.
+        An unsplit packet is returned at once as a group of one, and so is a retransmitted part
+        of a recently completed group (made standalone).
         """
         if packet.pnum is None or packet.pno is None:
             return (packet,)
-        if packet.raw in self._done:
-            return ()
+        done = self._done.get(packet.raw)
+        if done is not None:
+            return (done[1],)
         key = (packet.mn, packet.st, packet.cn, packet.pnum)
         group = self._groups.get(key)
         if group is None:
@@ -61,16 +65,17 @@ class Reassembler:
         if len(group.parts) < packet.pnum:
             return None
         del self._groups[key]
+        parts = tuple(group.parts[n] for n in sorted(group.parts))
         now = self._clock()
-        self._done.update((p.raw, now) for p in group.parts.values())
-        return tuple(group.parts[n] for n in sorted(group.parts))
+        self._done.update((p.raw, (now, p)) for p in _standalone(parts))
+        return parts
 
     def expired(self) -> list[Packet]:
         """Parts of groups older than the timeout (or evicted for space), now out of the buffer."""
         now = self._clock()
         stale = [k for k, g in self._groups.items() if now - g.started >= self._timeout]
         out, self._evicted = self._evicted, []
-        self._done = {raw: t for raw, t in self._done.items() if now - t < self._timeout}
+        self._done = {raw: d for raw, d in self._done.items() if now - d[0] < self._timeout}
         for key in stale:
             out.extend(self._groups.pop(key).parts.values())
         return out
@@ -78,6 +83,17 @@ class Reassembler:
     def __len__(self) -> int:
         """Number of incomplete groups held."""
         return len(self._groups)
+
+
+def _standalone(parts: tuple[Packet, ...]) -> list[Packet]:
+    """Each part as an unsplit packet whose data area starts with the DataTime in force."""
+    out, context = [], None
+    for part in parts:
+        cp = f"DataTime={context};{part.cp}" if context is not None else part.cp
+        out.append(replace(part, cp=cp, pnum=None, pno=None))
+        times = _DATA_TIME.findall(part.cp)
+        context = times[-1] if times else context
+    return out
 
 
 def merge(parts: tuple[Packet, ...]) -> Packet:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from hj212_support import REFERENCE_PACKETS, RefPacket
 
 from ingest.hj212 import crc16, crc16_hex
+from tests.ingest.hj212.hj212_support import REFERENCE_PACKETS, RefPacket
 
 
 @pytest.mark.parametrize(

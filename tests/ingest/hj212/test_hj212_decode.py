@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hj212_support import DATA_PACKETS, REFERENCE_PACKETS, RefPacket, station_for
 
 from envmon.stations import Station
 from ingest.errors import Rejection
 from ingest.hj212 import decode_data, encode_frame, encode_segment, parse_packet
+from tests.ingest.hj212.hj212_support import DATA_PACKETS, REFERENCE_PACKETS, RefPacket, station_for
 
 AIR = Station("air1", "air", "Air 1", mn="MNAIR", hj212_password="123456")
 WATER = Station("w1", "water", "W 1", water_target_class=3, water_body="river", mn="MNW")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from hj212_support import REFERENCE_PACKETS
 
 from envmon.stations import Station
 from ingest.hj212 import (
@@ -16,6 +15,7 @@ from ingest.hj212 import (
     new_qn,
     parse_packet,
 )
+from tests.ingest.hj212.hj212_support import REFERENCE_PACKETS
 
 AIR = Station("air1", "air", "Air 1", mn="MNAIR")
 WATER = Station("w1", "water", "W 1", water_target_class=3, water_body="river", mn="MNW")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from hj212_support import DATA_PACKETS, RefPacket, registry_for
 
 from envmon.stations import Station, StationRegistry
 from ingest.errors import Rejection
 from ingest.hj212 import Reassembler, decode_mqtt_payload, encode_data_packet
+from tests.ingest.hj212.hj212_support import DATA_PACKETS, RefPacket, registry_for
 
 AIR = Station("air1", "air", "Air 1", mn="010000A8900016F000169DC1", hj212_password="123456")
 OTHER = Station("air2", "air", "Air 2", mn="010000A8900016F000169DC9", hj212_password="654321")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hj212_support import REFERENCE_PACKETS, RefPacket
 
 from ingest.errors import Rejection
 from ingest.hj212 import cp_items, encode_frame, parse_packet
+from tests.ingest.hj212.hj212_support import REFERENCE_PACKETS, RefPacket
 
 AIR_HOUR = next(p for p in REFERENCE_PACKETS if p.name == "air_hour")
 

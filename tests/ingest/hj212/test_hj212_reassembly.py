@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import UTC, datetime
 
 from envmon.stations import Station
 from ingest.hj212 import (
@@ -51,8 +51,10 @@ def test_parts_in_any_order_with_retransmits_reassemble_once() -> None:
         rng.shuffle(arrivals)
         reassembler = Reassembler()
         results = [reassembler.add(p) for p in arrivals]
-        complete = [r for r in results if r]
+        complete = [r for r in results if r is not None and len(r) == 3]
         assert len(complete) == 1 and len(reassembler) == 0
+        late = results[results.index(complete[0]) + 1:]  # retransmits after completion
+        assert all(r is not None and len(r) == 1 and r[0].pnum is None for r in late)
         assert [p.pno for p in complete[0]] == [1, 2, 3]
         readings = decode_data(merge(complete[0]), AIR).readings
         expected = {k: v for part in VALUES for k, v in part.items()}
@@ -85,7 +87,11 @@ def test_late_retransmit_of_a_completed_group_is_recognised_until_timeout() -> N
     reassembler = Reassembler(timeout_seconds=60, clock=lambda: now[0])
     pieces = parts()
     assert [reassembler.add(p) is None for p in pieces] == [True, True, False]
-    assert reassembler.add(pieces[0]) == ()
+    again = reassembler.add(pieces[1])  # the logger missed the answer to part 2
+    assert again is not None and len(again) == 1 and again[0].qn == pieces[1].qn
+    readings = decode_data(merge(again), AIR).readings  # DataTime of part 1 carried over
+    assert {(r.parameter, r.value) for r in readings} == set(VALUES[1].items())
+    assert {r.ts for r in readings} == {datetime(2026, 3, 1, 0, tzinfo=UTC)}
     now[0] = 61.0
     assert reassembler.expired() == []
     assert reassembler.add(pieces[0]) is None  # after the timeout it starts a new group

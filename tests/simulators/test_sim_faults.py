@@ -23,7 +23,7 @@ from simulators.stream import Run, Scenario
 STATIONS = parse_station_file(Path(__file__).parents[2] / "simulators" / "pingliang.toml")
 START = datetime(2025, 6, 1, tzinfo=BEIJING)  # in the past: ingest rejects future timestamps
 HOURS = 24 * 10
-CADENCE = Cadence(realtime_seconds=600)
+CADENCE = Cadence(realtime_seconds=1800)
 
 
 def run(faults: FaultRates, encoding: str = "json", seed: int = 5, hours: int = HOURS

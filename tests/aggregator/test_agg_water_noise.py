@@ -45,6 +45,9 @@ async def test_water_daily_and_monthly_class(db_conn: AsyncConnection[Any]) -> N
     hourly = await fetch(db_conn, "SELECT count(*) FROM water_station_hourly"
                          " WHERE station_id = 'agg-w1'")
     assert hourly == [(6,)]
+    region = await fetch(db_conn, "SELECT county, sections, sections_i_iii, sections_meeting_target"
+                         " FROM water_region_monthly WHERE city = 'agg-city-w'")
+    assert region == [("", 1, int(cls <= 3), 0)]
 
 
 async def test_noise_day_night_levels_and_compliance(db_conn: AsyncConnection[Any]) -> None:
@@ -65,3 +68,9 @@ async def test_noise_day_night_levels_and_compliance(db_conn: AsyncConnection[An
     assert row == (levels.ld, levels.ln, point.day_ok, point.night_ok, 70.0,
                    point.night_lmax_ok)
     assert point.night_lmax_ok is False  # 70 > night limit 50 + 15 (GB 3096 表1)
+    hourly = await fetch(db_conn, "SELECT count(*), max(lmax) FROM noise_station_hourly"
+                         " WHERE station_id = 'agg-n1' AND leq_valid")
+    assert hourly == [(24, 70.0)]
+    region = await fetch(db_conn, "SELECT day_points, day_compliant, night_points,"
+                         " night_compliant FROM noise_region_daily WHERE city = 'agg-city-n'")
+    assert region == [(1, int(bool(point.day_ok)), 1, int(bool(point.night_ok)))]

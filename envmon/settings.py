@@ -54,7 +54,7 @@ class IngestSettings(BaseModel):
     """Batching and flow control of the ingest consumers."""
 
     batch_max_messages: int = Field(2000, ge=1, le=100_000)
-    batch_max_seconds: float = Field(0.25, gt=0, le=60)
+    batch_max_seconds: float = Field(0.05, gt=0, le=60)
     max_inflight_messages: int = Field(20_000, ge=1, le=65_000)
     max_payload_bytes: int = Field(1_048_576, ge=256)
     client_id: str = Field("envmon-ingest", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -61,7 +61,7 @@ def drop_database(url: str) -> None:
 def database_url() -> Iterator[str]:
     """A freshly migrated database for the whole test session."""
     url = create_database()
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url):
         pass
 
     async def _migrate() -> None:

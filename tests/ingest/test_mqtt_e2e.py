@@ -32,8 +32,7 @@ def ingest(database_url: str, mqtt_broker: Broker) -> Iterator[IngestProcess]:
         proc.stop()
 
 
-def rows(w: Waiter, station: str) -> str:
-    return f"SELECT count(*) FROM readings WHERE station_id = '{station}'"
+ROWS = "SELECT count(*) FROM readings WHERE station_id = %s"
 
 
 def test_n_readings_give_n_rows(database_url: str, mqtt_broker: Broker,
@@ -46,7 +45,7 @@ def test_n_readings_give_n_rows(database_url: str, mqtt_broker: Broker,
     pub.publish(msgs)
     pub.close()
     w = Waiter(database_url)
-    assert w.until(rows(w, sid), 12_000) == 12_000
+    assert w.until(ROWS, 12_000, sid) == 12_000
     assert ingest.metric("envmon_ingest_readings_written_total") >= 12_000
     assert ingest.metric("envmon_ingest_last_reading_timestamp_seconds", sid) > 0
 
@@ -60,7 +59,7 @@ def test_same_batch_twice_counts_duplicates(database_url: str, mqtt_broker: Brok
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
     pub.publish(msgs)
     w = Waiter(database_url)
-    assert w.until(rows(w, sid), 3000) == 3000
+    assert w.until(ROWS, 3000, sid) == 3000
     before = ingest.metric("envmon_ingest_duplicates_total")
     pub.publish(msgs)
     pub.close()
@@ -69,7 +68,7 @@ def test_same_batch_twice_counts_duplicates(database_url: str, mqtt_broker: Brok
         assert time.monotonic() < deadline, "duplicates not counted"
         time.sleep(0.2)
     assert ingest.metric("envmon_ingest_duplicates_total") == before + 3000
-    assert w.scalar(rows(w, sid)) == 3000
+    assert w.scalar(ROWS, sid) == 3000
     assert w.scalar("SELECT count(*) FROM reading_revisions WHERE station_id = %s", sid) == 0
 
 
@@ -86,20 +85,20 @@ def test_kill_9_mid_stream_then_restart_stores_each_reading_once(
     sender.start()
     w = Waiter(database_url)
     deadline = time.monotonic() + 60
-    while (w.scalar(rows(w, sid)) or 0) < 6 * n // 4:
+    while (w.scalar(ROWS, sid) or 0) < 6 * n // 4:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     first.kill()  # SIGKILL: no drain, no clean disconnect
-    at_kill = w.scalar(rows(w, sid))
+    at_kill = w.scalar(ROWS, sid)
     assert 0 < at_kill < 6 * n
     sender.join(120)
     pub.close()
     second = IngestProcess(database_url, mqtt_broker.url, client).start()
     try:
-        assert w.until(rows(w, sid), 6 * n, timeout=120) == 6 * n
+        assert w.until(ROWS, 6 * n, sid, timeout=120) == 6 * n
         # what was committed before the kill but not acknowledged comes again: duplicates
         time.sleep(1)
-        assert w.scalar(rows(w, sid)) == 6 * n
+        assert w.scalar(ROWS, sid) == 6 * n
         assert w.scalar("SELECT count(DISTINCT (parameter, ts)) FROM readings"
                         " WHERE station_id = %s", sid) == 6 * n
     finally:
@@ -127,7 +126,7 @@ def test_hostile_payloads_are_dead_lettered_with_reasons(
     pub.publish(cases.values())
     pub.close()
     w = Waiter(database_url)
-    for reason, (topic, payload) in cases.items():
+    for reason, (topic, _payload) in cases.items():
         got = w.until("SELECT count(*) FROM dead_letter WHERE topic = %s AND reason = %s",
                       1, topic, reason)
         assert got == 1, f"{reason}: not dead-lettered"
@@ -158,6 +157,6 @@ def test_dead_letter_replay_after_registering(database_url: str, mqtt_broker: Br
                           "--station", sid], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert "replayed 10, still rejected 0" in out
-    assert w.scalar(rows(w, sid)) == 60
+    assert w.scalar(ROWS, sid) == 60
     assert w.scalar("SELECT count(*) FROM dead_letter WHERE station_id = %s"
                     " AND replayed_at IS NULL", sid) == 0

@@ -61,7 +61,8 @@ async def test_within_batch_repeats(db_conn: AsyncConnection[Any]) -> None:
     assert (s.inserted, s.duplicates, s.revised) == (1, 1, 1)
     cur = await db_conn.execute("SELECT value FROM readings WHERE station_id = 'w-3'")
     assert await cur.fetchall() == [(2.0,)]
-    assert await count(db_conn, "SELECT count(*) FROM reading_revisions WHERE station_id='w-3'") == 1
+    n = await count(db_conn, "SELECT count(*) FROM reading_revisions WHERE station_id = 'w-3'")
+    assert n == 1
 
 
 async def test_old_data_gets_a_partition_and_marks_beijing_day(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -49,10 +50,14 @@ async def load_station_days(
         return await cur.fetchall()
 
 
+@lru_cache(maxsize=200_000)
+def _daily_report(day: date, values: tuple[float | None, ...]) -> standards.AqiReport:
+    """Cached: a late reading changes one day, yet its year is recounted from all its days."""
+    return standards.daily_aqi(dict(zip(air.DAILY_COLUMNS, values, strict=True)), day=day)
+
+
 def reports(rows: Sequence[Row]) -> list[standards.AqiReport]:
-    return [
-        standards.daily_aqi({c: r[c] for c in air.DAILY_COLUMNS}, day=r["day"]) for r in rows
-    ]
+    return [_daily_report(r["day"], tuple(r[c] for c in air.DAILY_COLUMNS)) for r in rows]
 
 
 def day_counts(rows: Sequence[Row]) -> standards.DayCounts:

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 
 from aggregator import queue, service
@@ -78,3 +79,15 @@ async def test_claims_are_disjoint_and_survive_a_crash(
     assert len(mine) == 1 and not mine & theirs
     assert {s for s, _ in mine | theirs} >= {"agg-q1", "agg-q2"}
     assert await fetch(db_conn, query) == [(0,)]
+
+
+async def test_drain_reports_metrics(db_conn: AsyncConnection[Any]) -> None:
+    await add_stations(db_conn, [Station("agg-m1", "air", "M1")])
+    before = REGISTRY.get_sample_value("envmon_aggregator_station_days_total") or 0.0
+    lags = REGISTRY.get_sample_value("envmon_aggregator_lag_seconds_count") or 0.0
+    await write(db_conn, pm25_day("agg-m1", 12.0))
+    done = await service.drain(db_conn)
+    assert done >= 1
+    assert REGISTRY.get_sample_value("envmon_aggregator_station_days_total") == before + done
+    assert REGISTRY.get_sample_value("envmon_aggregator_lag_seconds_count") == lags + done
+    assert REGISTRY.get_sample_value("envmon_aggregator_backlog_station_days") == 0.0

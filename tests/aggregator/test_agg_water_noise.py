@@ -10,6 +10,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from aggregator import standards
+from aggregator.report import noise_report, period_of, water_report
 from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, fetch, write_and_drain
@@ -74,3 +75,33 @@ async def test_noise_day_night_levels_and_compliance(db_conn: AsyncConnection[An
     region = await fetch(db_conn, "SELECT day_points, day_compliant, night_points,"
                          " night_compliant FROM noise_region_daily WHERE city = 'agg-city-n'")
     assert region == [(1, int(bool(point.day_ok)), 1, int(bool(point.night_ok)))]
+
+
+async def test_water_and_noise_reports(db_conn: AsyncConnection[Any]) -> None:
+    """Reports over the stations written above (order-independent: each test adds its own)."""
+    await add_stations(db_conn, [
+        Station("agg-w2", "water", "W2", "agg-city-wr", water_target_class=2,
+                water_body="lake"),
+        Station("agg-n2", "noise", "N2", "agg-city-wr", noise_zone="1"),
+    ])
+    readings = [Reading("agg-w2", p, "hour", ts, v, "N", "import")
+                for ts in day_hours(DAY) for p, v in (("ph", 7.0), ("do", 8.0), ("tp", 0.02))]
+    readings += [Reading("agg-n2", "leq", "hour", ts, 50.0, "N", "import")
+                 for ts in day_hours(DAY)]
+    await write_and_drain(db_conn, readings)
+    period = period_of("month", "2025-07")
+    water_doc = await water_report(db_conn, period, regions=[("agg-city-wr", "")])
+    [section] = water_doc["sections"]
+    grade = standards.section_grade({"ph": 7.0, "do": 8.0, "tp": 0.02}, body="lake")
+    assert section["water_class"] == int(grade.water_class)
+    shares = standards.class_shares([grade.water_class])
+    assert water_doc["share_i_iii"] == shares.share_i_iii
+    target = standards.plan_target("water_class_i_iii_share", 2025)
+    assert shares.share_i_iii is not None and target is not None
+    assert water_doc["margin"] == pytest.approx(shares.share_i_iii - target)
+    noise_doc = await noise_report(db_conn, period, stations=["agg-n2"])
+    levels = standards.day_night_levels({ts: 50.0 for ts in day_hours(DAY)}, DAY)
+    point = standards.point_day_compliance(levels, "1")
+    rates = standards.compliance_rates([point])
+    assert noise_doc["zones"]["1"]["night_rate"] == rates["1"].night_rate
+    assert noise_doc["zones"]["all"]["day_rate"] == rates["all"].day_rate

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "import": "ingest.import_cli:import_cmd",
     "report": "aggregator.report_cli:report",
     "simulate": "simulators.cli:simulate",
+    "run": "envmon.run:run",
 }
 
 

@@ -20,10 +20,12 @@ from ingest.hj212.encode import (
 )
 from ingest.hj212.mqtt import Hj212MqttDecoder, Hj212Readings, decode_mqtt_payload
 from ingest.hj212.packet import Packet, cp_items, parse_packet
+from ingest.hj212.reasons import REASONS
 from ingest.hj212.reassembly import Reassembler, merge
 
 __all__ = [
     "DATA_COMMANDS",
+    "REASONS",
     "Code",
     "CodeTable",
     "Decoded",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import click
 
@@ -27,6 +27,7 @@ from simulators.station import Cadence
 from simulators.stream import Run, Scenario, floor_hour
 from simulators.tcp import Hj212TcpSink
 
+T = TypeVar("T")
 DEFAULT_PRSA = Path(__file__).resolve().parents[2] / "shared" / "data" / "beijing-prsa"
 
 
@@ -34,16 +35,15 @@ def _target(settings: Settings) -> MqttTarget:
     return settings.mqtt_target() or MqttTarget(host="127.0.0.1", port=1883, tls=False)
 
 
-def _run_until_signal(coro_factory: Any) -> Any:
+def _run_until_signal(coro_factory: Callable[[asyncio.Event], Coroutine[Any, Any, T]]) -> T:
     """Run ``coro_factory(stop)``; SIGINT/SIGTERM set ``stop`` so runs end cleanly."""
 
-    async def main() -> Any:
+    async def main() -> T:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        coro: Coroutine[Any, Any, Any] = coro_factory(stop)
-        return await coro
+        return await coro_factory(stop)
 
     return asyncio.run(main())
 
@@ -150,7 +150,7 @@ def run_cmd(stations_file: Path | None, seed: int, faults: str, window: int, out
         _stations(stations_file), first, hours, seed,
         Cadence(realtime_seconds, int(minute_interval) if minute_interval else None,
                 daily=not no_daily),
-        _faults(faults), "hj212" if transport == "tcp" else encoding)
+        _faults(faults), "hj212" if transport == "tcp" or encoding == "hj212" else "json")
     messages = Run(scenario)
     if out is not None:
         click.echo(f"{_write_jsonl(messages, out, settings.topic_prefix)} messages written")

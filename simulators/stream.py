@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from envmon.stations import Station
 from simulators.document import BEIJING, Document, Message
@@ -14,6 +15,7 @@ from simulators.faults import FaultInjector, FaultRates
 from simulators.station import Cadence, SimStation
 
 HOUR = timedelta(hours=1)
+Encoding = Literal["json", "hj212"]
 _LENGTH = {"rt": timedelta(0), "min": timedelta(0), "hour": HOUR, "day": timedelta(days=1)}
 
 
@@ -32,7 +34,7 @@ class Scenario:
     seed: int = 0
     cadence: Cadence = field(default_factory=Cadence)
     faults: FaultRates = field(default_factory=FaultRates)
-    encoding: str = "json"  # "json" | "hj212"
+    encoding: Encoding = "json"
     # Real-time documents only for hours ending after this instant: a logger coming back keeps
     # its averages, not its real-time samples (history uploads, demo backfill).
     realtime_from: datetime | None = None
@@ -40,8 +42,6 @@ class Scenario:
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
             raise ValueError("scenario start must be timezone-aware")
-        if self.encoding not in ("json", "hj212"):
-            raise ValueError("encoding must be json or hj212")
 
     def encoder(self) -> Encoder:
         return JsonEncoder() if self.encoding == "json" else Hj212Encoder(self.stations)

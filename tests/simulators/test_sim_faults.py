@@ -18,7 +18,7 @@ from ingest.router import Router
 from simulators.document import BEIJING, Message
 from simulators.faults import FaultRates
 from simulators.station import Cadence
-from simulators.stream import Run, Scenario
+from simulators.stream import Encoding, Run, Scenario
 
 STATIONS = parse_station_file(Path(__file__).parents[2] / "simulators" / "pingliang.toml")
 START = datetime(2025, 6, 1, tzinfo=BEIJING)  # in the past: ingest rejects future timestamps
@@ -26,7 +26,7 @@ HOURS = 24 * 10
 CADENCE = Cadence(realtime_seconds=1800)
 
 
-def run(faults: FaultRates, encoding: str = "json", seed: int = 5, hours: int = HOURS
+def run(faults: FaultRates, encoding: Encoding = "json", seed: int = 5, hours: int = HOURS
         ) -> tuple[Run, list[Message]]:
     r = Run(Scenario(STATIONS, START, hours, seed, CADENCE, faults, encoding))
     return r, [m for _, m in r]
@@ -143,7 +143,7 @@ PRECEDENCE = ("unknown_station", "malformed_json", "truncated", "bad_crc", "out_
 
 @pytest.mark.parametrize("encoding", ["json", "hj212"])
 def test_ingest_decoders_accept_clean_and_reject_broken_messages_for_the_contract_reason(
-        encoding: str) -> None:
+        encoding: Encoding) -> None:
     faults = FaultRates(malformed_json=0.02, bad_crc=0.02, out_of_range=0.02,
                         unknown_station=0.02, calibration=0.02, maintenance=0.02,
                         instrument_fault=0.02, duplicate=0.02, reorder=0.02, offline=0.01)

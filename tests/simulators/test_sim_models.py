@@ -21,6 +21,7 @@ from envmon.parameters import catalogue
 from envmon.stations import Station
 from simulators.document import BEIJING
 from simulators.models import AirModel, NoiseModel, WaterModel
+from simulators.models.noise import energy_mean
 from simulators.models.water import NH3N
 from simulators.station import Cadence, SimStation
 
@@ -133,3 +134,44 @@ def test_noise_levels_are_consistent_and_mostly_within_the_zone_limits(
     assert rush > mean(v["leq"] for ts, v in hours if ts.hour == 3) + 8
     # sudden night events: Lmax above the night limit + 15 dB (noise.md §1.2) on some nights
     assert any(v["lmax"] > night_limit + 15 for ts, v in hours if not 6 <= ts.hour < 22)
+
+
+@pytest.mark.parametrize(("cadence", "per_hour"), [
+    (Cadence(), {"hour": 1}),
+    (Cadence(realtime_seconds=30), {"rt": 120, "hour": 1}),  # HJ 212 RtdInterval 30..3600 s
+    (Cadence(realtime_seconds=300, minute_interval=10), {"rt": 12, "min": 6, "hour": 1}),
+    (Cadence(minute_interval=1, hourly=False), {"min": 60}),  # MinInterval 1..30 min
+])
+def test_cadences_give_the_documents_real_loggers_send(cadence: Cadence,
+                                                       per_hour: dict[str, int]) -> None:
+    sim = SimStation(AIR, 1, cadence)
+    docs = [d for i in range(48) for d in sim.documents(YEAR + i * HOUR)]
+    counts = {k: sum(d.interval == k for d in docs) for k in ("rt", "min", "hour", "day")}
+    assert counts == {k: 48 * per_hour.get(k, 0) for k in ("rt", "min", "hour")} | {
+        "day": 2 if cadence.daily else 0}
+    assert all(d.ts.minute == 0 for d in docs if d.interval == "hour")
+    days = [d for d in docs if d.interval == "day"]
+    assert all((d.ts.hour, d.ts.minute) == (0, 0) for d in days), "Beijing midnight"
+
+
+@pytest.mark.parametrize(("realtime", "minute", "message"), [
+    (10, None, "30..3600"),
+    (7200, None, "30..3600"),
+    (None, 7, "divide 60"),
+])
+def test_cadence_limits(realtime: int | None, minute: int | None, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Cadence(realtime, minute)
+
+
+def test_noise_day_document_uses_energy_averages_of_day_and_night_hours() -> None:
+    """GB 3096 day 06-22, night 22-06; Ld/Ln by energy average (noise.md §1.3, §2.1)."""
+    sim = SimStation(NOISE, 2)
+    docs = [d for i in range(24) for d in sim.documents(YEAR + i * HOUR)]
+    hours = {d.ts.hour: d.values["leq"] for d in docs if d.interval == "hour"}
+    (day,) = [d for d in docs if d.interval == "day"]
+    assert set(day.values) == {"leq", "ld", "ln", "lmax", "lmin"}
+    assert day.values["ld"] == pytest.approx(
+        energy_mean([v for h, v in hours.items() if 6 <= h < 22]), abs=0.06)
+    assert day.values["ln"] == pytest.approx(
+        energy_mean([v for h, v in hours.items() if not 6 <= h < 22]), abs=0.06)

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "report": "aggregator.report_cli:report",
     "simulate": "simulators.cli:simulate",
     "run": "envmon.run:run",
+    "hj212-gateway": "ingest.hj212_cli:gateway",
 }
 
 

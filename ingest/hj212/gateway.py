@@ -23,6 +23,7 @@ from typing import Protocol
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, Field
 
+from envmon.settings import Settings
 from ingest.errors import Rejection
 from ingest.hj212.decode import (
     NO_UNITS,
@@ -240,3 +241,10 @@ class Gateway:
                     f"other parts did not arrive within {timeout:g} s",
                 )
                 await self._pipeline.reject(TRANSPORT, f"mn:{part.mn}", part.raw, rejection)
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Component entry of ``envmon run`` (started when the ``hj212`` section is enabled)."""
+    from ingest.hj212.service import gateway_settings, serve
+
+    await serve(settings, gateway_settings(settings), stop, serve_health=False)

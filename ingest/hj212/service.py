@@ -1,0 +1,100 @@
+"""The gateway as a component: station registry and unit overrides from the database, the
+ingest pipeline, the TCP server, and (standalone) the metrics/health endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from envmon import db
+from envmon.settings import Settings
+from envmon.stations import StationRegistry
+from ingest.health import HealthServer
+from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
+from ingest.hj212.overrides import load_unit_overrides
+from ingest.pipeline import Pipeline
+from ingest.service import process_metrics
+
+log = logging.getLogger(__name__)
+
+_gateway_metrics: GatewayMetrics | None = None
+
+
+def process_gateway_metrics() -> GatewayMetrics:
+    """The gateway metrics of this process (one set on the default registry)."""
+    global _gateway_metrics
+    if _gateway_metrics is None:
+        _gateway_metrics = GatewayMetrics()
+    return _gateway_metrics
+
+
+def gateway_settings(settings: Settings) -> GatewaySettings:
+    """The ``hj212`` section of the settings when there is one, else the defaults."""
+    section = getattr(settings, "hj212", None)
+    if section is None:
+        return GatewaySettings()
+    if isinstance(section, GatewaySettings):
+        return section
+    return GatewaySettings.model_validate(section, from_attributes=True)
+
+
+async def _reload(conn: AsyncConnection[Any], registry: StationRegistry, gateway: Gateway) -> None:
+    await registry.refresh(conn)
+    gateway.units = await load_unit_overrides(conn)
+
+
+async def _watch(url: str, registry: StationRegistry, gateway: Gateway,
+                 stop: asyncio.Event) -> None:
+    """Reload stations and unit overrides on ``NOTIFY envmon_stations`` and every 30 s."""
+    while not stop.is_set():
+        try:
+            conn: AsyncConnection[Any] = await db.connect(url, autocommit=True)
+            async with conn:
+                await conn.execute("LISTEN envmon_stations")
+                while not stop.is_set():
+                    await _reload(conn, registry, gateway)
+                    async for _ in conn.notifies(timeout=30, stop_after=1):
+                        pass
+        except Exception as exc:
+            log.warning("HJ 212 station/unit reload failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)
+
+
+async def serve(settings: Settings, options: GatewaySettings, stop: asyncio.Event, *,
+                serve_health: bool) -> None:
+    """Run the gateway until ``stop``; the pipeline drains, unanswered packets are resent."""
+    url = settings.database_url
+    if url is None:
+        raise ValueError("ENVMON_DATABASE_URL is not set")
+    metrics = process_metrics()
+    registry = StationRegistry()
+    pipeline = Pipeline(url, metrics, batch_max_messages=settings.ingest.batch_max_messages,
+                        batch_max_seconds=settings.ingest.batch_max_seconds,
+                        max_pending=settings.ingest.max_inflight_messages)
+    gateway = Gateway(options, registry, pipeline, process_gateway_metrics(), metrics)
+    async with await db.connect(url) as conn:
+        await _reload(conn, registry, gateway)  # invalid overrides stop the start, loudly
+    log.info("HJ 212 gateway: %d stations registered", len(registry))
+    await gateway.start()
+    health = None
+    if serve_health:
+        health = HealthServer(settings.metrics_host, settings.metrics_port,
+                              ready=lambda: pipeline.db_ready)
+        await health.start()
+    pipeline_stop = asyncio.Event()
+    committer = asyncio.create_task(pipeline.run(pipeline_stop), name="hj212-pipeline")
+    watcher = asyncio.create_task(_watch(url, registry, gateway, stop), name="hj212-stations")
+    try:
+        await stop.wait()
+    finally:
+        watcher.cancel()
+        await gateway.close()  # no new packets; then commit what was received
+        pipeline_stop.set()
+        await asyncio.gather(committer, watcher, return_exceptions=True)
+        if health is not None:
+            await health.close()

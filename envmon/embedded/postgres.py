@@ -79,6 +79,9 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         _stop_server(self.pgdata, self.pid, self.run_as)
+        if self.socket_dir != self.pgdata:
+            with contextlib.suppress(OSError):
+                self.socket_dir.rmdir()
 
 
 def start(pgdata: Path) -> EmbeddedPostgres:

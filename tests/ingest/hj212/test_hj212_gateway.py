@@ -219,7 +219,20 @@ async def test_chunked_stream_is_stored_once_and_answered_after_commit(rig: Rig)
     await writer.wait_closed()
 
 
-async def test_many_connections_at_once(rig: Rig) -> None:
+async def test_many_connections_at_once(database_url: str) -> None:
+    """Eight loggers at once, each throttled to 200 packets/s with a burst of 2: the rate
+    limit slows reading (TCP backpressure) and loses nothing."""
+    rig = await make_rig(database_url, max_packets_per_second=200.0, burst_packets=2)
+    try:
+        await _many_connections(rig)
+    finally:
+        await rig.gateway.close()
+        rig.stop.set()
+        assert rig.task is not None
+        await rig.task
+
+
+async def _many_connections(rig: Rig) -> None:
     stations = [new_station("air") for _ in range(8)]
     await register(rig.url, stations)
     rig.registry.replace(stations)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from envmon.parameters import StationKind, catalogue
 from envmon.stations import Station
 from simulators.document import BEIJING, Document
-from simulators.models import model_for
+from simulators.models import Region, model_for
 from simulators.models.noise import energy_mean
 
 # Decimals a logger reports (HJ 212 data types, reference/hj212.md §7: N3.1 for most).
@@ -56,10 +56,11 @@ def station_rng(seed: int, station_id: str, purpose: str) -> random.Random:
 class SimStation:
     """One station advancing hour by hour; ``documents`` must be called for consecutive hours."""
 
-    def __init__(self, station: Station, seed: int, cadence: Cadence | None = None) -> None:
+    def __init__(self, station: Station, seed: int, cadence: Cadence | None = None,
+                 region: Region | None = None) -> None:
         self.station = station
         self.cadence = cadence or Cadence()
-        self._model = model_for(station, station_rng(seed, station.station_id, "model"))
+        self._model = model_for(station, station_rng(seed, station.station_id, "model"), region)
         self._jitter = station_rng(seed, station.station_id, "jitter")
         self._hours: list[tuple[datetime, dict[str, float]]] = []
 

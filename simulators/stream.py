@@ -3,6 +3,7 @@ sequence of messages (same inputs, same bytes), each with the wall time it is du
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from envmon.stations import Station
 from simulators.document import BEIJING, Document, Message
 from simulators.encode import Encoder, Hj212Encoder, JsonEncoder
 from simulators.faults import FaultInjector, FaultRates
+from simulators.models import Region
 from simulators.station import Cadence, SimStation
 
 HOUR = timedelta(hours=1)
@@ -53,7 +55,10 @@ def floor_hour(ts: datetime) -> datetime:
 
 def documents(scenario: Scenario) -> Iterator[tuple[datetime, Document]]:
     """Every clean document of the scenario with its due time, in due order."""
-    sims = [SimStation(s, scenario.seed, scenario.cadence) for s in scenario.stations]
+    regions = {city: Region(random.Random(f"{scenario.seed}/region/{city}"))
+               for city in sorted({s.city for s in scenario.stations})}
+    sims = [SimStation(s, scenario.seed, scenario.cadence, regions[s.city])
+            for s in scenario.stations]
     first = floor_hour(scenario.start)
     for i in range(scenario.hours):
         hour = first + i * HOUR

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
-from statistics import mean
+from statistics import correlation, mean
 
 import pytest
 
@@ -24,6 +24,7 @@ from simulators.models import AirModel, NoiseModel, WaterModel
 from simulators.models.noise import energy_mean
 from simulators.models.water import NH3N
 from simulators.station import Cadence, SimStation
+from simulators.stream import Scenario, documents
 
 YEAR = datetime(2025, 1, 1, tzinfo=BEIJING)
 HOUR = timedelta(hours=1)
@@ -175,3 +176,15 @@ def test_noise_day_document_uses_energy_averages_of_day_and_night_hours() -> Non
         energy_mean([v for h, v in hours.items() if 6 <= h < 22]), abs=0.06)
     assert day.values["ln"] == pytest.approx(
         energy_mean([v for h, v in hours.items() if not 6 <= h < 22]), abs=0.06)
+
+
+def test_air_stations_of_one_city_share_haze_and_dust() -> None:
+    """Daily PM2.5 of two stations follows the same episodes in one city, not across cities."""
+    stations = [Station("c1-a", "air", "A", city="One"), Station("c1-b", "air", "B", city="One"),
+                Station("c2-a", "air", "C", city="Two")]
+    scenario = Scenario(stations, YEAR, 24 * 120, 9, Cadence(daily=True, hourly=False))
+    daily: dict[str, list[float]] = {}
+    for _, doc in documents(scenario):
+        daily.setdefault(doc.station_id, []).append(doc.values["pm25"])
+    assert correlation(daily["c1-a"], daily["c1-b"]) > 0.7
+    assert correlation(daily["c1-a"], daily["c2-a"]) < 0.5

@@ -118,7 +118,8 @@ class FaultInjector:
         yield from self._deliver(doc, record_faults)
         if doc.interval == "hour" and self._hit("revision"):
             self.counts["revision"] += 1
-            yield from self._send(self._enc.one(self._revised(doc)), sid, ("revision",))
+            yield from self._send(self._enc.one(self._revised(doc)), sid,
+                                  ("revision", *record_faults))
         if doc.interval == "hour" and doc.ts.hour == 23 and self._hit("resend"):
             self.counts["resend"] += 1
             yield from self._upload(sid, list(self._history[sid]), "resend")

@@ -36,7 +36,7 @@ from ingest.hj212.decode import (
 from ingest.hj212.encode import encode_ack_9014
 from ingest.hj212.framing import Frame, Framer
 from ingest.hj212.packet import Packet, parse_packet
-from ingest.hj212.reassembly import Reassembler, merge
+from ingest.hj212.reassembly import Reassembler, incomplete, merge
 from ingest.metrics import IngestMetrics
 from ingest.reading import Reading
 
@@ -234,12 +234,9 @@ class Gateway:
         while True:
             await asyncio.sleep(period)
             for part in self._reassembler.expired():
-                timeout = self.settings.reassembly_timeout_seconds
-                rejection = Rejection(
-                    "hj212_incomplete",
-                    f"part {part.pno}/{part.pnum} of a split packet from MN {part.mn}: the "
-                    f"other parts did not arrive within {timeout:g} s",
-                )
+                station = self.registry.by_mn(part.mn)
+                rejection = incomplete(part, self._reassembler.timeout_seconds,
+                                       station.station_id if station else None)
                 await self._pipeline.reject(TRANSPORT, f"mn:{part.mn}", part.raw, rejection)
 
 

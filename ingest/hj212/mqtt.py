@@ -13,20 +13,22 @@ from envmon.stations import Station
 from ingest.errors import Rejection
 from ingest.hj212.decode import NO_UNITS, StationLookup, UnitOverrides, check_station, decode_data
 from ingest.hj212.packet import parse_packet
-from ingest.hj212.reassembly import Reassembler, merge
+from ingest.hj212.reassembly import Reassembler, incomplete, merge
 from ingest.reading import Reading
 
 
 class Hj212Readings(list[Reading]):
-    """The readings of a payload; ``unknown`` reports items that were not stored.
+    """The readings of a payload, plus ``dead_letters`` the caller must store beside them.
 
-    When ``unknown`` is set the caller dead-letters the raw payload with it (in addition to
-    storing the readings), so unknown codes are kept, never silently dropped.
+    ``dead_letters`` holds (raw bytes, rejection) pairs: the payload with reason
+    ``hj212_unknown_code`` when some items were not stored, and parts of split packets that
+    never completed (``hj212_incomplete``). Nothing is silently dropped.
     """
 
-    def __init__(self, readings: Iterable[Reading] = (), unknown: Rejection | None = None) -> None:
+    def __init__(self, readings: Iterable[Reading] = (),
+                 dead_letters: Iterable[tuple[bytes, Rejection]] = ()) -> None:
         super().__init__(readings)
-        self.unknown = unknown
+        self.dead_letters = list(dead_letters)
 
 
 def decode_mqtt_payload(
@@ -39,7 +41,8 @@ def decode_mqtt_payload(
 ) -> Hj212Readings:
     """Readings of one MQTT payload; empty while a split packet waits for its other parts.
 
-    Raises :class:`Rejection` (with ``station_id`` set when known).
+    Raises :class:`Rejection` (with ``station_id`` set). The caller stores the returned
+    :attr:`Hj212Readings.dead_letters` in the dead-letter table with the readings.
     """
     station = registry.get(station_id)
     if station is None:
@@ -48,14 +51,24 @@ def decode_mqtt_payload(
         packet = parse_packet(payload)
         check_station(packet, station, registry)
         parts = reassembler.add(packet)
-        if parts is None:
-            return Hj212Readings()
-        station_units: Mapping[str, str] = units.get(station_id, NO_UNITS)
-        decoded = decode_data(merge(parts), station, station_units)
+        readings: list[Reading] = []
+        dead: list[tuple[bytes, Rejection]] = []
+        if parts is not None:
+            merged = merge(parts)
+            station_units: Mapping[str, str] = units.get(station_id, NO_UNITS)
+            decoded = decode_data(merged, station, station_units)
+            readings = decoded.readings
+            unknown = decoded.unknown_rejection(station_id)
+            if unknown is not None:
+                dead.append((merged.raw, unknown))
     except Rejection as exc:
         exc.station_id = station_id
         raise
-    return Hj212Readings(decoded.readings, decoded.unknown_rejection(station_id))
+    for part in reassembler.expired():
+        owner = registry.by_mn(part.mn)
+        dead.append((part.raw, incomplete(part, reassembler.timeout_seconds,
+                                          owner.station_id if owner else None)))
+    return Hj212Readings(readings, dead)
 
 
 class Hj212MqttDecoder:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from ingest.errors import Rejection
 from ingest.hj212.packet import Packet
 
 GroupKey = tuple[str, str | None, str, int]
@@ -33,11 +34,12 @@ class Reassembler:
     def __init__(
         self,
         timeout_seconds: float = 300.0,
-        max_groups: int = 10_000,
+        max_parts: int = 20_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._timeout = timeout_seconds
-        self._max_groups = max_groups
+        self._max_parts = max_parts  # memory bound: parts held, and completed parts remembered
+        self._held = 0
         self._clock = clock
         self._groups: dict[GroupKey, _Group] = {}
         self._evicted: list[Packet] = []
@@ -57,18 +59,28 @@ class Reassembler:
         key = (packet.mn, packet.st, packet.cn, packet.pnum)
         group = self._groups.get(key)
         if group is None:
-            if len(self._groups) >= self._max_groups:
-                oldest = next(iter(self._groups))
-                self._evicted.extend(self._groups.pop(oldest).parts.values())
             group = self._groups[key] = _Group(self._clock())
+        self._held += packet.pno not in group.parts
         group.parts[packet.pno] = packet
         if len(group.parts) < packet.pnum:
+            while self._held > self._max_parts:  # evict the oldest groups (never this one)
+                oldest = next(iter(self._groups))
+                if oldest == key:
+                    break
+                self._drop(oldest, self._evicted)
             return None
-        del self._groups[key]
+        self._drop(key, [])
         parts = tuple(group.parts[n] for n in sorted(group.parts))
         now = self._clock()
         self._done.update((p.raw, (now, p)) for p in _standalone(parts))
+        while len(self._done) > self._max_parts:
+            del self._done[next(iter(self._done))]
         return parts
+
+    def _drop(self, key: GroupKey, into: list[Packet]) -> None:
+        group = self._groups.pop(key)
+        self._held -= len(group.parts)
+        into.extend(group.parts.values())
 
     def expired(self) -> list[Packet]:
         """Parts of groups older than the timeout (or evicted for space), now out of the buffer."""
@@ -77,12 +89,26 @@ class Reassembler:
         out, self._evicted = self._evicted, []
         self._done = {raw: d for raw, d in self._done.items() if now - d[0] < self._timeout}
         for key in stale:
-            out.extend(self._groups.pop(key).parts.values())
+            self._drop(key, out)
         return out
 
     def __len__(self) -> int:
         """Number of incomplete groups held."""
         return len(self._groups)
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self._timeout
+
+
+def incomplete(part: Packet, timeout_seconds: float, station_id: str | None) -> Rejection:
+    """The dead-letter reason of a part handed back by :meth:`Reassembler.expired`."""
+    return Rejection(
+        "hj212_incomplete",
+        f"part {part.pno}/{part.pnum} of a split packet from MN {part.mn}: the other parts did "
+        f"not arrive within {timeout_seconds:g} s",
+        station_id,
+    )
 
 
 def _standalone(parts: tuple[Packet, ...]) -> list[Packet]:

@@ -29,14 +29,16 @@ def test_worked_packets_over_mqtt(ref: RefPacket) -> None:
     sid = f"st-{ref.mn}"
     readings = decode_mqtt_payload(sid, ref.raw, registry, Reassembler())
     assert set(readings) == ref.expected(sid)
-    assert (readings.unknown is not None) == bool(ref.unknown)
+    assert [r.reason for _, r in readings.dead_letters] == (
+        ["hj212_unknown_code"] if ref.unknown else [])
+    assert all(raw == ref.raw for raw, _ in readings.dead_letters)
 
 
 def test_readings_of_a_good_payload() -> None:
     readings = decode_mqtt_payload("air1", payload(), REGISTRY, Reassembler())
     assert {(r.station_id, r.parameter, r.value, r.source) for r in readings} == {
         ("air1", "pm25", 35.0, "hj212"), ("air1", "pm10", 62.0, "hj212")}
-    assert readings.unknown is None
+    assert readings.dead_letters == []
 
 
 @pytest.mark.parametrize(
@@ -77,3 +79,15 @@ def test_unit_overrides_apply_per_station() -> None:
     [reading] = decode_mqtt_payload("air1", raw, REGISTRY, Reassembler(),
                                     units={"air1": {"a34004": "ng/m3"}})
     assert reading.value == pytest.approx(75.6)
+
+
+def test_expired_parts_come_back_as_dead_letters() -> None:
+    now = [0.0]
+    reassembler = Reassembler(timeout_seconds=60, clock=lambda: now[0])
+    part = payload(pnum=2, pno=1)
+    assert decode_mqtt_payload("air1", part, REGISTRY, reassembler) == []
+    now[0] = 61.0
+    later = decode_mqtt_payload("air1", payload(), REGISTRY, reassembler)
+    assert len(later) == 2
+    [(raw, rejection)] = later.dead_letters
+    assert (raw, rejection.reason, rejection.station_id) == (part, "hj212_incomplete", "air1")

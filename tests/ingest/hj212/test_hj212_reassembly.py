@@ -74,12 +74,14 @@ def test_incomplete_groups_expire_and_are_handed_back() -> None:
     assert len(reassembler) == 0 and reassembler.expired() == []
 
 
-def test_oldest_group_is_evicted_when_full() -> None:
-    reassembler = Reassembler(max_groups=2)
+def test_oldest_groups_are_evicted_when_too_many_parts_are_held() -> None:
+    reassembler = Reassembler(max_parts=4)
     for mn in ("A", "B", "C"):
         assert reassembler.add(parts(mn=mn)[0]) is None
+        assert reassembler.add(parts(mn=mn)[1]) is None
     assert len(reassembler) == 2
-    assert [p.mn for p in reassembler.expired()] == ["A"]
+    assert [(p.mn, p.pno) for p in reassembler.expired()] == [("A", 1), ("A", 2)]
+    assert reassembler.add(parts(mn="B")[2]) is not None  # B completes: not evicted
 
 
 def test_late_retransmit_of_a_completed_group_is_recognised_until_timeout() -> None:

@@ -9,7 +9,7 @@ import click
 from pydantic import ValidationError
 
 from envmon.clikit import load_settings, require_database, setup_logging
-from ingest.hj212.gateway import GatewaySettings
+from ingest.hj212.options import GatewaySettings
 
 _DEFAULTS = GatewaySettings()
 

@@ -21,7 +21,6 @@ from types import MappingProxyType
 from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
-from pydantic import BaseModel, Field
 
 from envmon.settings import Settings
 from ingest.errors import Rejection
@@ -35,28 +34,17 @@ from ingest.hj212.decode import (
 )
 from ingest.hj212.encode import encode_ack_9014
 from ingest.hj212.framing import Frame, Framer
+from ingest.hj212.options import GatewaySettings
 from ingest.hj212.packet import Packet, parse_packet
 from ingest.hj212.reassembly import Reassembler, incomplete, merge
 from ingest.metrics import IngestMetrics
 from ingest.reading import Reading
 
+__all__ = ["TRANSPORT", "Gateway", "GatewayMetrics", "GatewaySettings", "PipelineLike", "run"]
+
 log = logging.getLogger(__name__)
 
 TRANSPORT = "hj212-tcp"
-
-
-class GatewaySettings(BaseModel):
-    """``envmon hj212-gateway`` options (and the ``hj212`` section for ``envmon run``)."""
-
-    enabled: bool = False
-    host: str = "0.0.0.0"  # loggers connect from the field; the gateway is off by default
-    port: int = Field(9212, ge=0, le=65535)
-    max_packet_bytes: int = Field(4096, ge=1036)  # 表2: 2+4+1024+4+2 = 1036 for a full packet
-    idle_timeout_seconds: float = Field(900.0, gt=0)
-    max_packets_per_second: float = Field(20.0, gt=0)
-    burst_packets: int = Field(200, ge=1)
-    max_connections: int = Field(5000, ge=1)
-    reassembly_timeout_seconds: float = Field(300.0, gt=0)
 
 
 class PipelineLike(Protocol):

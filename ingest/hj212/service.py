@@ -14,7 +14,8 @@ from envmon import db
 from envmon.settings import Settings
 from envmon.stations import StationRegistry
 from ingest.health import HealthServer
-from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
+from ingest.hj212.gateway import Gateway, GatewayMetrics
+from ingest.hj212.options import GatewaySettings
 from ingest.hj212.overrides import load_unit_overrides
 from ingest.pipeline import Pipeline
 from ingest.service import process_metrics

@@ -191,6 +191,8 @@ def _data_time(text: str, interval: Interval, sid: str) -> datetime:
     """
     if not _DATATIME.fullmatch(text):
         raise Rejection("hj212_unparseable", f"DataTime {text!r} is not YYYYMMDDhhmmss", sid)
+    if not "1970" <= text[:4] <= "2099":  # a logger's reset clock, not data to key readings by
+        raise Rejection("hj212_unparseable", f"DataTime {text!r} is outside 1970-2099", sid)
     try:
         local = datetime.strptime(text, "%Y%m%d%H%M%S")
     except ValueError:

@@ -138,6 +138,8 @@ def test_noise_real_time_la_is_real_time_leq_only() -> None:
         (AIR, "22", "a34004-Avg=1", "hj212_unparseable"),  # no DataTime
         (AIR, "22", "DataTime=2026030108;a34004-Avg=1", "hj212_unparseable"),
         (AIR, "22", "DataTime=20261301080000;a34004-Avg=1", "hj212_unparseable"),
+        (AIR, "22", "DataTime=00010101000000;a34004-Avg=1", "hj212_unparseable"),
+        (AIR, "22", "DataTime=99991231235959;a34004-Avg=1", "hj212_unparseable"),
         (AIR, "22", "DataTime=20260301080000;a34004-Avg=abc", "hj212_unparseable"),
         (AIR, "22", "DataTime=20260301080000;a34004-Avg=NaN", "hj212_unparseable"),
         (AIR, "22", "DataTime=20260301080000;a34004-Avg=1e999", "out_of_range"),

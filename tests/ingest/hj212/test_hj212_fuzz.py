@@ -50,6 +50,7 @@ REGISTRY = StationRegistry([
     Station("split", "air", "split", mn="MNSPLIT", hj212_password="123456"),
 ])
 TOKENS = [b";", b",", b"=", b"&&", b"##", b"\r\n", b"-", b"DataTime=", b"Flag=7;PNUM=2;PNO=1;",
+          b"DataTime=00010101000000;", b"DataTime=99991231235959;",
           b"CP=&&", b"-Rtd=", b"-Flag=X", b"9" * 20, b"1e999", b"NaN", b"\xff", "浓度".encode()]
 
 
@@ -157,7 +158,7 @@ ITEM = st.tuples(
 
 @settings(max_examples=1500, deadline=None)
 @given(cn=st.sampled_from(["2011", "2051", "2061", "2031", "9014", "2081"]),
-       flag=st.integers(0, 300), time=st.from_regex(r"20[0-9]{12}", fullmatch=True),
+       flag=st.integers(0, 300), time=st.from_regex(r"[0-9]{14}", fullmatch=True),
        items=st.lists(ITEM, max_size=12))
 def test_well_framed_packets_with_arbitrary_data_areas(
     cn: str, flag: int, time: str, items: Sequence[tuple[str, str, str]]

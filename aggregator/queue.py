@@ -26,21 +26,29 @@ class DirtyDay:
 
 
 async def claim(conn: AsyncConnection[Any], limit: int) -> list[DirtyDay]:
-    """Take up to ``limit`` unclaimed dirty days (in the caller's transaction).
+    """Take about ``limit`` unclaimed dirty days (in the caller's transaction).
 
     Newest days first, all stations of a day together: live data (today, yesterday) is
-    never stuck behind a backlog of imported history, and a batch covers whole region-days,
-    so each region-day is recomputed once per batch instead of once per station.
+    never stuck behind a backlog of imported history, and a batch covers whole region-days
+    (a full batch is completed with the rest of its last day), so a region-day is computed
+    once from all its stations instead of once per station.
     """
-    cur = await conn.execute(
-        "DELETE FROM dirty_days d USING ("
-        "  SELECT station_id, day FROM dirty_days"
-        "  ORDER BY day DESC, station_id LIMIT %s FOR UPDATE SKIP LOCKED) c"
-        " WHERE d.station_id = c.station_id AND d.day = c.day"
-        " RETURNING d.station_id, d.day, d.marked_at",
-        (limit,),
-    )
-    return [DirtyDay(*row) for row in await cur.fetchall()]
+    cur = await conn.execute(_CLAIM.format(where="TRUE", limit="LIMIT %s"), (limit,))
+    claimed = [DirtyDay(*row) for row in await cur.fetchall()]
+    if len(claimed) == limit:
+        last = min(d.day for d in claimed)
+        cur = await conn.execute(_CLAIM.format(where="day = %s", limit=""), (last,))
+        claimed += [DirtyDay(*row) for row in await cur.fetchall()]
+    return claimed
+
+
+_CLAIM = (
+    "DELETE FROM dirty_days d USING ("
+    "  SELECT station_id, day FROM dirty_days WHERE {where}"
+    "  ORDER BY day DESC, station_id {limit} FOR UPDATE SKIP LOCKED) c"
+    " WHERE d.station_id = c.station_id AND d.day = c.day"
+    " RETURNING d.station_id, d.day, d.marked_at"
+)
 
 
 async def backlog(conn: AsyncConnection[Any]) -> tuple[int, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -21,8 +22,8 @@ pytestmark = pytest.mark.integration
 DAY = date(2025, 8, 1)
 
 
-def pm25_day(sid: str, value: float) -> list[Reading]:
-    return [Reading(sid, "pm25", "hour", ts, value, "N", "import") for ts in day_hours(DAY)]
+def pm25_day(sid: str, value: float, day: date = DAY) -> list[Reading]:
+    return [Reading(sid, "pm25", "hour", ts, value, "N", "import") for ts in day_hours(day)]
 
 
 async def wait_for(conn: AsyncConnection[Any], query: str, expected: Any,
@@ -63,7 +64,7 @@ async def test_claims_are_disjoint_and_survive_a_crash(
     database_url: str, db_conn: AsyncConnection[Any]
 ) -> None:
     await add_stations(db_conn, [Station("agg-q1", "air", "Q1"), Station("agg-q2", "air", "Q2")])
-    await write(db_conn, pm25_day("agg-q1", 10.0) + pm25_day("agg-q2", 20.0))
+    await write(db_conn, pm25_day("agg-q1", 10.0) + pm25_day("agg-q2", 20.0, date(2025, 8, 2)))
     query = "SELECT count(*) FROM dirty_days WHERE station_id IN ('agg-q1', 'agg-q2')"
     with pytest.raises(RuntimeError):
         async with db_conn.transaction():
@@ -91,3 +92,21 @@ async def test_drain_reports_metrics(db_conn: AsyncConnection[Any]) -> None:
     assert REGISTRY.get_sample_value("envmon_aggregator_station_days_total") == before + done
     assert REGISTRY.get_sample_value("envmon_aggregator_lag_seconds_count") == lags + done
     assert REGISTRY.get_sample_value("envmon_aggregator_backlog_station_days") == 0.0
+
+
+async def test_a_full_batch_takes_whole_days_newest_first(db_conn: AsyncConnection[Any]) -> None:
+    ids = ["agg-b1", "agg-b2", "agg-b3"]
+    await add_stations(db_conn, [Station(s, "air", s) for s in ids])
+    older = [Reading(s, "pm25", "hour", ts, 5.0, "N", "import")
+             for s in ids for ts in day_hours(date(2020, 1, 1))[:1]]
+    newer = [Reading(s, "pm25", "hour", ts, 5.0, "N", "import")
+             for s in ids for ts in day_hours(date(2020, 1, 2))[:1]]
+    await write(db_conn, older + newer)
+    await service.drain(db_conn)  # leave only these marks in the queue
+    await write(db_conn, [replace(r, value=6.0) for r in older + newer])
+    async with db_conn.transaction():
+        batch = await queue.claim(db_conn, 2)
+        assert sorted((d.station_id, d.day) for d in batch) == [
+            (s, date(2020, 1, 2)) for s in ids]
+        rest = await queue.claim(db_conn, 100)
+        assert {d.day for d in rest} == {date(2020, 1, 1)}

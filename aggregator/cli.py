@@ -7,7 +7,7 @@ import signal
 
 import click
 
-from aggregator import service
+from aggregator import queue, service
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
 
@@ -16,12 +16,20 @@ from envmon.clikit import load_settings, require_database, run_async, setup_logg
 @click.option("--once", is_flag=True, help="Drain the dirty-day queue, then exit.")
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True,
               help="Station-days recomputed per transaction.")
-def aggregate(once: bool, batch_size: int) -> None:
+@click.option("--retry-failed", is_flag=True,
+              help="First put the station-days in failed_days back into the queue.")
+def aggregate(once: bool, batch_size: int, retry_failed: bool) -> None:
     """Keep indicators current: recompute the station-days marked dirty by ingest."""
     settings = load_settings()
     setup_logging(settings)
     url = require_database(settings)
     tuning = service.AggregatorSettings(batch_size=batch_size)
+
+    async def requeue() -> int:
+        async with await db.connect(url) as conn:
+            n = await queue.retry_failed(conn)
+            await conn.commit()
+            return n
 
     async def go_once() -> int:
         async with await db.connect(url) as conn:
@@ -34,6 +42,8 @@ def aggregate(once: bool, batch_size: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         await service.run(settings, stop, tuning)
 
+    if retry_failed:
+        click.echo(f"requeued {run_async(requeue())} failed station-days")
     if once:
         click.echo(f"recomputed {run_async(go_once())} station-days")
     else:

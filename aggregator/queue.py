@@ -1,14 +1,25 @@
 """The aggregator's work queue: ``dirty_days`` rows marked by the ingest writer.
 
-A batch is claimed by deleting its rows inside the transaction that recomputes them
-(``DELETE … USING (SELECT … FOR UPDATE SKIP LOCKED)``): concurrent aggregators skip each
-other's rows; a crash rolls the delete back, so no mark is ever lost; and a reading committed
-while its day is being recomputed re-marks the day once this transaction ends (the writer's
-``INSERT … ON CONFLICT`` waits for the deleted row's fate), so it is recomputed again.
+Protocol (the ``seq`` column of envmon/migrations/0001_core.sql):
+
+1. ``claim`` — a short transaction of its own: ``SELECT … FOR UPDATE SKIP LOCKED`` the
+   dirty rows nobody holds a live lease on, record a lease (``dirty_claims``: the ``seq``
+   read and the time), commit. No lock is held while computing, so the ingest writer, which
+   re-marks a day with ``ON CONFLICT DO UPDATE SET seq = nextval(…)``, never waits for a
+   recomputation.
+2. the recomputation runs in its own transaction and ends with ``finish``: it deletes the
+   marks *whose seq is still the one read* and the leases. A reading committed meanwhile
+   changed ``seq``, so its mark survives and the day is recomputed again.
+3. a worker that dies leaves its leases behind; they expire after ``lease_seconds`` and the
+   days are claimed again. A transient database error releases the leases at once.
+
+Two workers racing on a claim can, rarely, both take a day: they compute the same values
+(regions are serialised by advisory locks), so it costs time, never correctness.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,38 +28,110 @@ from psycopg import AsyncConnection
 
 CHANNEL = "envmon_dirty"
 
+_CLAIM = (
+    "WITH c AS ("
+    " SELECT d.station_id, d.day, d.seq, d.marked_at FROM dirty_days d"
+    " WHERE {where} AND NOT EXISTS (SELECT 1 FROM dirty_claims k"
+    "  WHERE k.station_id = d.station_id AND k.day = d.day"
+    "  AND k.claimed_at > now() - make_interval(secs => %(lease)s))"
+    " ORDER BY d.day DESC, d.station_id {limit} FOR UPDATE OF d SKIP LOCKED),"
+    " lease AS (INSERT INTO dirty_claims (station_id, day, seq)"
+    "  SELECT station_id, day, seq FROM c ORDER BY station_id, day"
+    "  ON CONFLICT (station_id, day) DO UPDATE"
+    "  SET seq = EXCLUDED.seq, claimed_at = now())"
+    " SELECT station_id, day, seq, marked_at FROM c"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class DirtyDay:
     station_id: str
     day: date
+    seq: int
     marked_at: datetime
 
 
-async def claim(conn: AsyncConnection[Any], limit: int) -> list[DirtyDay]:
-    """Take about ``limit`` unclaimed dirty days (in the caller's transaction).
+def _arrays(days: Sequence[DirtyDay]) -> tuple[list[str], list[date], list[int]]:
+    return [d.station_id for d in days], [d.day for d in days], [d.seq for d in days]
+
+
+async def claim(
+    conn: AsyncConnection[Any], limit: int, *, whole_days: bool = True,
+    lease_seconds: float = 300.0,
+) -> list[DirtyDay]:
+    """Lease about ``limit`` dirty station-days (commits its own short transaction).
 
     Newest days first, all stations of a day together: live data (today, yesterday) is
     never stuck behind a backlog of imported history, and a batch covers whole region-days
     (a full batch is completed with the rest of its last day), so a region-day is computed
     once from all its stations instead of once per station.
     """
-    cur = await conn.execute(_CLAIM.format(where="TRUE", limit="LIMIT %s"), (limit,))
-    claimed = [DirtyDay(*row) for row in await cur.fetchall()]
-    if len(claimed) == limit:
-        last = min(d.day for d in claimed)
-        cur = await conn.execute(_CLAIM.format(where="day = %s", limit=""), (last,))
-        claimed += [DirtyDay(*row) for row in await cur.fetchall()]
+    async with conn.transaction():
+        cur = await conn.execute(
+            _CLAIM.format(where="TRUE", limit="LIMIT %(limit)s"),
+            {"limit": limit, "lease": lease_seconds},
+        )
+        claimed = [DirtyDay(*row) for row in await cur.fetchall()]
+        if whole_days and len(claimed) == limit:
+            cur = await conn.execute(
+                _CLAIM.format(where="d.day = %(day)s", limit=""),
+                {"day": min(d.day for d in claimed), "lease": lease_seconds},
+            )
+            claimed += [DirtyDay(*row) for row in await cur.fetchall()]
     return claimed
 
 
-_CLAIM = (
-    "DELETE FROM dirty_days d USING ("
-    "  SELECT station_id, day FROM dirty_days WHERE {where}"
-    "  ORDER BY day DESC, station_id {limit} FOR UPDATE SKIP LOCKED) c"
-    " WHERE d.station_id = c.station_id AND d.day = c.day"
-    " RETURNING d.station_id, d.day, d.marked_at"
-)
+async def finish(conn: AsyncConnection[Any], days: Sequence[DirtyDay]) -> None:
+    """Remove the marks still carrying the seq that was read, and the leases (caller's
+    transaction; call it last, right before the commit)."""
+    arrays = _arrays(days)
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "DELETE FROM dirty_days d USING unnest(%s::text[], %s::date[], %s::bigint[])"
+            " AS c(sid, day, seq) WHERE d.station_id = c.sid AND d.day = c.day"
+            " AND d.seq = c.seq",
+            arrays,
+        )
+        await cur.execute(
+            "DELETE FROM dirty_claims k USING unnest(%s::text[], %s::date[], %s::bigint[])"
+            " AS c(sid, day, seq) WHERE k.station_id = c.sid AND k.day = c.day"
+            " AND k.seq = c.seq",
+            arrays,
+        )
+
+
+async def release(conn: AsyncConnection[Any], days: Sequence[DirtyDay]) -> None:
+    """Give leased days back at once (after a failed attempt), in a transaction of its own."""
+    async with conn.transaction():
+        await conn.execute(
+            "DELETE FROM dirty_claims k USING unnest(%s::text[], %s::date[], %s::bigint[])"
+            " AS c(sid, day, seq) WHERE k.station_id = c.sid AND k.day = c.day"
+            " AND k.seq = c.seq",
+            _arrays(days),
+        )
+
+
+async def fail(conn: AsyncConnection[Any], failed: Sequence[tuple[DirtyDay, str]]) -> None:
+    """Keep station-days that cannot be recomputed in ``failed_days`` with their error
+    (caller's transaction; ``finish`` then removes their marks)."""
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO failed_days (station_id, day, marked_at, error) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (station_id, day) DO UPDATE SET marked_at = EXCLUDED.marked_at,"
+            " error = EXCLUDED.error, failed_at = now()",
+            [(d.station_id, d.day, d.marked_at, error) for d, error in failed],
+        )
+
+
+async def retry_failed(conn: AsyncConnection[Any]) -> int:
+    """Move every failed station-day back into the queue (caller commits); returns how many."""
+    cur = await conn.execute(
+        "WITH moved AS (DELETE FROM failed_days RETURNING station_id, day)"
+        " INSERT INTO dirty_days (station_id, day) SELECT station_id, day FROM moved"
+        " ON CONFLICT (station_id, day) DO UPDATE SET seq = nextval('dirty_days_seq'),"
+        " marked_at = now()"
+    )
+    return cur.rowcount
 
 
 async def backlog(conn: AsyncConnection[Any]) -> tuple[int, float]:

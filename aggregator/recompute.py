@@ -1,10 +1,17 @@
-"""One unit of aggregator work: claim dirty station-days, recompute them, then the regions
-and period figures that depend on them, all in one transaction."""
+"""One unit of aggregator work: lease dirty station-days, recompute them, then the regions
+and period figures that depend on them, in one transaction that ends by removing the marks.
+
+A station-day that fails for a reason retrying cannot fix (bad station configuration, a bug)
+does not block the queue: the batch is redone one station-day at a time, each in a savepoint,
+and the failing ones go to ``failed_days`` with their error.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,6 +20,7 @@ from psycopg import AsyncConnection
 
 from aggregator import queue, regions, station_days
 from aggregator.revisions import SyncStats
+from envmon import db
 
 log = logging.getLogger(__name__)
 
@@ -23,42 +31,86 @@ class BatchResult:
     stats: SyncStats
     #: seconds from each claimed mark (commit of its readings) to this batch's commit
     lags: list[float] = field(default_factory=list)
+    failed: int = 0
 
 
-async def run_batch(conn: AsyncConnection[Any], limit: int = 200) -> BatchResult | None:
-    """Claim and recompute up to ``limit`` dirty station-days; None when the queue is empty."""
-    async with conn.transaction():
-        claimed = await queue.claim(conn, limit)
-        if not claimed:
-            return None
-        now = datetime.now(UTC)
-        dirty: dict[str, list[date]] = defaultdict(list)
-        for item in claimed:
-            dirty[item.station_id].append(item.day)
-        infos = await station_days.load_station_info(conn, dirty)
-        for sid in sorted(set(dirty) - set(infos)):
-            log.warning("dirty days of unknown station %s dropped", sid)
-            del dirty[sid]
-        stats = SyncStats()
-        if dirty:
-            samples = await station_days.load_samples(
-                conn, {sid: station_days.windows(days) for sid, days in dirty.items()}
-            )
-            rows = station_days.StationRows([], [], [], [], [], [], [])
-            for sid, days in dirty.items():
-                station_days.compute(infos[sid], days, samples.get(sid, []), rows)
-            stats.add(await station_days.store(conn, dirty, rows, now))
-            stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
-            region_days: dict[regions.Region, set[date]] = defaultdict(set)
-            for sid, days in dirty.items():
-                info = infos[sid]
-                if info.kind == "air":
-                    for region in regions.regions_of(info.city, info.county):
-                        region_days[region].update(days)
-            if region_days:
-                stats.add(await regions.recompute_air(conn, region_days, now))
-                stats.add(await regions.recompute_periods(conn, region_days, now))
+async def recompute(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) -> SyncStats:
+    """Recompute the given station-days, their regions and periods (caller's transaction)."""
+    now = datetime.now(UTC)
+    dirty: dict[str, list[date]] = defaultdict(list)
+    for item in claimed:
+        dirty[item.station_id].append(item.day)
+    infos = await station_days.load_station_info(conn, dirty)
+    for sid in sorted(set(dirty) - set(infos)):
+        log.warning("dirty days of unknown station %s dropped", sid)
+        del dirty[sid]
+    stats = SyncStats()
+    if not dirty:
+        return stats
+    samples = await station_days.load_samples(
+        conn, {sid: station_days.windows(days) for sid, days in dirty.items()}
+    )
+    rows = station_days.StationRows([], [], [], [], [], [], [])
+    for sid, days in dirty.items():
+        station_days.compute(infos[sid], days, samples.get(sid, []), rows)
+    stats.add(await station_days.store(conn, dirty, rows, now))
+    stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
+    region_days: dict[regions.Region, set[date]] = defaultdict(set)
+    for sid, days in dirty.items():
+        info = infos[sid]
+        if info.kind == "air":
+            for region in regions.regions_of(info.city, info.county):
+                region_days[region].update(days)
+    if region_days:
+        stats.add(await regions.recompute_air(conn, region_days, now))
+        stats.add(await regions.recompute_periods(conn, region_days, now))
+    return stats
+
+
+async def _one_by_one(
+    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]
+) -> tuple[SyncStats, list[tuple[queue.DirtyDay, str]]]:
+    stats = SyncStats()
+    failed = []
+    for item in claimed:
+        try:
+            async with conn.transaction():
+                stats.add(await recompute(conn, [item]))
+        except Exception as exc:
+            if db.is_transient(exc):
+                raise
+            log.exception("recomputing %s %s failed", item.station_id, item.day)
+            failed.append((item, f"{type(exc).__name__}: {exc}"))
+    return stats, failed
+
+
+async def run_batch(
+    conn: AsyncConnection[Any], limit: int = 200, lease_seconds: float = 300.0
+) -> BatchResult | None:
+    """Claim and recompute about ``limit`` dirty station-days; None when none is waiting."""
+    claimed = await queue.claim(conn, limit, lease_seconds=lease_seconds)
+    if not claimed:
+        return None
+    try:
+        async with conn.transaction():
+            try:
+                async with conn.transaction():
+                    stats = await recompute(conn, claimed)
+                failed: list[tuple[queue.DirtyDay, str]] = []
+            except Exception as exc:
+                if db.is_transient(exc):
+                    raise
+                log.warning("batch of %d station-days failed (%s); retrying one by one",
+                            len(claimed), exc)
+                stats, failed = await _one_by_one(conn, claimed)
+            await queue.fail(conn, failed)
+            await queue.finish(conn, claimed)
+    except Exception:
+        with contextlib.suppress(Exception):
+            await queue.release(conn, claimed)
+        raise
     done = datetime.now(UTC)
     return BatchResult(
-        len(claimed), stats, [(done - item.marked_at).total_seconds() for item in claimed]
+        len(claimed), stats, [(done - item.marked_at).total_seconds() for item in claimed],
+        len(failed),
     )

@@ -29,6 +29,8 @@ class AggregatorSettings(BaseModel):
     batch_size: int = Field(200, ge=1, le=10_000)
     poll_seconds: float = Field(5.0, gt=0, le=3600)
     retry_seconds: float = Field(2.0, gt=0, le=600)
+    #: a claim not finished after this long (its worker died) is taken by another worker
+    lease_seconds: float = Field(300.0, ge=1, le=86_400)
 
 
 def _observe(result: BatchResult, seconds: float) -> None:
@@ -41,14 +43,18 @@ def _observe(result: BatchResult, seconds: float) -> None:
                       ("deleted", s.deleted), ("unchanged", s.unchanged)):
         metrics.ROWS.labels(change).inc(n)
     metrics.REVISIONS.inc(s.revised)
+    if result.failed:
+        metrics.ERRORS.labels("station_day").inc(result.failed)
 
 
-async def drain(conn: AsyncConnection[Any], batch_size: int = 200) -> int:
-    """Recompute until the queue is empty; returns the number of station-days done."""
+async def drain(
+    conn: AsyncConnection[Any], batch_size: int = 200, lease_seconds: float = 300.0
+) -> int:
+    """Recompute until no claimable dirty day is left; returns the station-days done."""
     done = 0
     while True:
         started = time.perf_counter()
-        result = await run_batch(conn, batch_size)
+        result = await run_batch(conn, batch_size, lease_seconds)
         if result is None:
             break
         _observe(result, time.perf_counter() - started)
@@ -89,7 +95,7 @@ async def run(
                 await listener.execute(f"LISTEN {queue.CHANNEL}")
                 log.info("aggregator started (batch %d)", tuning.batch_size)
                 while not stop.is_set():
-                    done = await drain(conn, tuning.batch_size)
+                    done = await drain(conn, tuning.batch_size, tuning.lease_seconds)
                     if done:
                         log.debug("recomputed %d station-days", done)
                     await _wait(listener, stop, tuning.poll_seconds)

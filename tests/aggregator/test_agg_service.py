@@ -60,26 +60,55 @@ async def test_worker_follows_late_data(database_url: str, db_conn: AsyncConnect
     assert revisions == [(1,)]
 
 
-async def test_claims_are_disjoint_and_survive_a_crash(
+async def test_leases_are_disjoint_expire_and_keep_new_marks(
     database_url: str, db_conn: AsyncConnection[Any]
 ) -> None:
     await add_stations(db_conn, [Station("agg-q1", "air", "Q1"), Station("agg-q2", "air", "Q2")])
-    await write(db_conn, pm25_day("agg-q1", 10.0) + pm25_day("agg-q2", 20.0, date(2025, 8, 2)))
-    query = "SELECT count(*) FROM dirty_days WHERE station_id IN ('agg-q1', 'agg-q2')"
-    with pytest.raises(RuntimeError):
-        async with db_conn.transaction():
-            assert len(await queue.claim(db_conn, 10_000)) >= 2
-            raise RuntimeError("worker died mid-batch")
-    assert await fetch(db_conn, query) == [(2,)]  # the rollback returned the marks
-    async with await db.connect(database_url) as other, db_conn.transaction():
-        first = await queue.claim(db_conn, 1)
-        async with other.transaction():
-            second = await queue.claim(other, 10_000)
-    mine = {(d.station_id, d.day) for d in first}
-    theirs = {(d.station_id, d.day) for d in second}
-    assert len(mine) == 1 and not mine & theirs
-    assert {s for s, _ in mine | theirs} >= {"agg-q1", "agg-q2"}
-    assert await fetch(db_conn, query) == [(0,)]
+    day1, day2 = date(2025, 8, 11), date(2025, 8, 12)
+    await write(db_conn, pm25_day("agg-q1", 10.0, day1) + pm25_day("agg-q2", 20.0, day2))
+    mine = await queue.claim(db_conn, 1)
+    assert [(d.station_id, d.day) for d in mine] == [("agg-q2", day2)]  # newest day first
+    async with await db.connect(database_url) as other:
+        theirs = await queue.claim(other, 10_000)
+        keys = {(d.station_id, d.day) for d in theirs}
+        assert ("agg-q1", day1) in keys and ("agg-q2", day2) not in keys  # leased by me
+        await queue.release(other, theirs)
+        # I "die" without finishing: once my lease is older than the lease time, others
+        # take the day again
+        again = await queue.claim(other, 10_000, lease_seconds=0.001)
+        assert ("agg-q2", day2) in {(d.station_id, d.day) for d in again}
+        await queue.release(other, again)
+    # a reading committed while the day is being computed keeps its mark
+    await write(db_conn, pm25_day("agg-q2", 21.0, day2)[:1])
+    async with db_conn.transaction():
+        await queue.finish(db_conn, mine)
+    left = await fetch(db_conn, "SELECT station_id FROM dirty_days WHERE station_id"
+                       " IN ('agg-q1', 'agg-q2') ORDER BY 1")
+    assert left == [("agg-q1",), ("agg-q2",)]
+    assert await service.drain(db_conn) >= 2
+    assert await fetch(db_conn, "SELECT pm25 FROM air_station_daily WHERE station_id"
+                       " = 'agg-q2'") == [(pytest.approx(20.0 + 1.0 / 24),)]
+
+
+async def test_failing_station_day_is_kept_aside(db_conn: AsyncConnection[Any]) -> None:
+    """A noise station without a functional zone cannot be graded: its day goes to
+    failed_days with the error, the other station of the batch is computed."""
+    await add_stations(db_conn, [Station("agg-x1", "noise", "X1"),
+                                 Station("agg-x2", "air", "X2")])
+    leq = [Reading("agg-x1", "leq", "hour", ts, 50.0, "N", "import") for ts in day_hours(DAY)]
+    await write(db_conn, leq + pm25_day("agg-x2", 30.0))
+    await service.drain(db_conn)
+    failed = await fetch(db_conn, "SELECT station_id, error FROM failed_days")
+    assert [sid for sid, _ in failed] == ["agg-x1"] and "functional zone" in failed[0][1]
+    assert await fetch(db_conn, "SELECT count(*) FROM air_station_daily"
+                       " WHERE station_id = 'agg-x2'") == [(1,)]
+    await add_stations(db_conn, [Station("agg-x1", "noise", "X1", noise_zone="1")])
+    async with db_conn.transaction():
+        assert await queue.retry_failed(db_conn) == 1
+    await service.drain(db_conn)
+    assert await fetch(db_conn, "SELECT count(*) FROM noise_station_daily"
+                       " WHERE station_id = 'agg-x1'") == [(1,)]
+    assert await fetch(db_conn, "SELECT count(*) FROM failed_days") == [(0,)]
 
 
 async def test_drain_reports_metrics(db_conn: AsyncConnection[Any]) -> None:
@@ -104,9 +133,8 @@ async def test_a_full_batch_takes_whole_days_newest_first(db_conn: AsyncConnecti
     await write(db_conn, older + newer)
     await service.drain(db_conn)  # leave only these marks in the queue
     await write(db_conn, [replace(r, value=6.0) for r in older + newer])
-    async with db_conn.transaction():
-        batch = await queue.claim(db_conn, 2)
-        assert sorted((d.station_id, d.day) for d in batch) == [
-            (s, date(2020, 1, 2)) for s in ids]
-        rest = await queue.claim(db_conn, 100)
-        assert {d.day for d in rest} == {date(2020, 1, 1)}
+    batch = await queue.claim(db_conn, 2)
+    assert sorted((d.station_id, d.day) for d in batch) == [(s, date(2020, 1, 2)) for s in ids]
+    rest = await queue.claim(db_conn, 100)
+    assert {d.day for d in rest} == {date(2020, 1, 1)}
+    await queue.release(db_conn, batch + rest)

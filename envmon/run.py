@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from envmon import db
+from envmon import db, stations
 from envmon.clikit import load_settings, setup_logging
 from envmon.embedded import broker as embedded_broker
 from envmon.embedded import postgres as embedded_postgres
@@ -36,10 +36,14 @@ ComponentFn = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 DRAIN_SECONDS = 30.0
 
 
+READY_TIMEOUT_S = 60.0
+
+
 @dataclass(frozen=True)
 class Component:
     name: str
     target: str  # "module:function" with the signature of ComponentFn
+    after_ingest: bool = False  # start once ingest answers its readiness probe
 
 
 class ComponentUnavailable(click.ClickException):
@@ -55,7 +59,9 @@ def components(settings: Settings, demo: bool) -> list[Component]:
     if hj212 is not None and getattr(hj212, "enabled", False):
         out.append(Component("hj212-gateway", "ingest.hj212.gateway:run"))
     if demo:
-        out.append(Component("demo", "simulators.demo:run"))
+        # The demo's first minute is a burst of backfill; a broker drops what it gets before
+        # the consumer's first subscription exists, so the demo waits for ingest.
+        out.append(Component("demo", "simulators.demo:run", after_ingest=True))
     return out
 
 
@@ -135,6 +141,56 @@ async def _migrate(settings: Settings) -> list[str]:
         return applied
 
 
+async def _import_demo_stations(settings: Settings) -> int:
+    """``envmon stations import`` of the demo set, before ingest starts: readings of a station
+    that is not registered yet are dead-lettered, not kept for later."""
+    from simulators.demo import pingliang_file
+
+    assert settings.database_url is not None
+    parsed = stations.parse_station_file(pingliang_file())
+    async with await db.connect(settings.database_url) as conn:
+        n = await stations.upsert_stations(conn, parsed)
+        await conn.commit()
+    return n
+
+
+async def ingest_ready(settings: Settings, stop: asyncio.Event, timeout_s: float) -> bool:
+    """Poll ingest's ``/readyz`` (subscribed and database reachable) until it answers 200."""
+    if settings.metrics_port == 0:
+        log.warning("ENVMON_METRICS_PORT=0: cannot probe ingest readiness; not waiting")
+        return False
+    host = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "") else settings.metrics_host
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not stop.is_set() and loop.time() < deadline:
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(2):
+                reader, writer = await asyncio.open_connection(host, settings.metrics_port)
+                writer.write(b"GET /readyz HTTP/1.1\r\nHost: envmon\r\n\r\n")
+                status = await reader.readline()
+                writer.close()
+                await writer.wait_closed()
+                if status.split()[1:2] == [b"200"]:
+                    return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.2)
+    if not stop.is_set():
+        log.warning("ingest not ready after %.0f s; starting the rest anyway", timeout_s)
+    return False
+
+
+def _start(
+    component: Component, fn: ComponentFn, settings: Settings, stop: asyncio.Event
+) -> asyncio.Task[None]:
+    async def after_ingest() -> None:
+        await ingest_ready(settings, stop, READY_TIMEOUT_S)
+        if not stop.is_set():
+            await fn(settings, stop)
+
+    coro = after_ingest() if component.after_ingest else fn(settings, stop)
+    return asyncio.create_task(coro, name=component.name)
+
+
 def _install_signals(stop: asyncio.Event, on_second: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
 
@@ -187,7 +243,7 @@ async def run_all(
 ) -> bool:
     """The whole of ``envmon run``; returns True on a clean stop."""
     plan = components(settings, demo)
-    loaded = {c.name: load(c) for c in plan}
+    loaded = [(c, load(c)) for c in plan]
     stop = asyncio.Event()
     tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -201,10 +257,12 @@ async def run_all(
         click.echo("envmon run\n  " + "\n  ".join(resolved.notes), err=True)
         applied = await _migrate(resolved.settings)
         log.info("schema ready (%s)", ", ".join(applied) or "up to date")
+        if demo:
+            log.info("demo: %d stations imported", await _import_demo_stations(resolved.settings))
         if stop.is_set():
             return True
-        for name, fn in loaded.items():
-            tasks[name] = asyncio.create_task(fn(resolved.settings, stop), name=name)
+        for component, fn in loaded:
+            tasks[component.name] = _start(component, fn, resolved.settings, stop)
         click.echo(f"  running   {', '.join(tasks)} (Ctrl-C to stop)", err=True)
         extra: list[asyncio.Task[None]] = []
         if summary:

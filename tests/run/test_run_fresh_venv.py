@@ -71,7 +71,7 @@ def test_demo_on_a_fresh_machine(fresh_venv: Path, tmp_path: Path) -> None:
     env = clean_env(home, {"ENVMON_METRICS_PORT": str(free_port())})
     run = RunProcess([envmon, "run", "--demo"], env, cwd=tmp_path)
     try:
-        run.wait_for("running", timeout_s=60)
+        run.wait_for("(Ctrl-C to stop)", timeout_s=60)
         url = run.database_url()
         pgdata = home / ".local" / "share" / "envmon" / "postgres"
         assert (pgdata / "PG_VERSION").exists()

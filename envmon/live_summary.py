@@ -203,7 +203,7 @@ def render(snap: Snapshot) -> Group:
                       _fmt(r["water_target_class"]),
                       "–" if r["compliant"] is None else ("yes" if r["compliant"] else "no"))
     noise = Table(title="noise — Ld/Ln dB(A) (GB 3096-2008), latest day with data")
-    for col in ("station", "zone", "day", "Ld", "Ln", "day", "night"):
+    for col in ("station", "zone", "date", "Ld", "Ln", "Ld limit", "Ln limit"):
         noise.add_column(col)
     for r in snap.noise:
         noise.add_row(r["station_id"], _fmt(r["noise_zone"]), _fmt(r["day"]), _fmt(r["ld"]),

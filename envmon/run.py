@@ -109,7 +109,7 @@ async def services(
             notes.append(f"database  embedded PostgreSQL, data in {pg.pgdata}")
             notes.append(f"          psql '{pg.url}'")
         else:
-            notes.append(f"database  {_redact(settings.database_url)} (ENVMON_DATABASE_URL)")
+            notes.append(f"database  {redact(settings.database_url)} (ENVMON_DATABASE_URL)")
         if settings.mqtt_url is None:
             mqtt = await embedded_broker.start(mqtt_port, settings.ingest.session_expiry_seconds)
             stack.push_async_callback(mqtt.stop)
@@ -117,14 +117,14 @@ async def services(
             update["mqtt_protocol"] = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
             notes.append(f"broker    embedded MQTT 3.1.1 broker at {mqtt.url} (this process)")
         else:
-            notes.append(f"broker    {_redact(settings.mqtt_url)} (ENVMON_MQTT_URL)")
+            notes.append(f"broker    {redact(settings.mqtt_url)} (ENVMON_MQTT_URL)")
         if update:
             notes.append("to use your own services instead, set ENVMON_DATABASE_URL="
                          "postgresql://user@host:5432/envmon and ENVMON_MQTT_URL=mqtt://host:1883")
         yield Resolved(settings.model_copy(update=update), notes)
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """A URL without its password, for printing."""
     scheme, sep, rest = url.partition("://")
     userinfo, at, host = rest.rpartition("@")

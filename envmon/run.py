@@ -54,9 +54,7 @@ def components(settings: Settings, demo: bool) -> list[Component]:
     """What this run starts, in start order."""
     out = [Component("ingest", "ingest.service:run"),
            Component("aggregator", "aggregator.service:run")]
-    # The gateway's settings section is optional: a build without it has no gateway to enable.
-    hj212 = getattr(settings, "hj212", None)
-    if hj212 is not None and getattr(hj212, "enabled", False):
+    if settings.hj212.enabled:
         out.append(Component("hj212-gateway", "ingest.hj212.gateway:run"))
     if demo:
         # The demo's first minute is a burst of backfill; a broker drops what it gets before

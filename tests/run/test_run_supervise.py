@@ -21,20 +21,24 @@ from tests.conftest import free_port
 
 
 @pytest.mark.parametrize(
-    ("demo", "expected"),
+    ("demo", "hj212", "expected"),
     [
-        (False, ["ingest", "aggregator"]),
-        (True, ["ingest", "aggregator", "demo"]),
+        (False, False, ["ingest", "aggregator"]),
+        (True, False, ["ingest", "aggregator", "demo"]),
+        (False, True, ["ingest", "aggregator", "hj212-gateway"]),
+        (True, True, ["ingest", "aggregator", "hj212-gateway", "demo"]),
     ],
 )
-def test_components_of_a_run(demo: bool, expected: list[str]) -> None:
-    plan = components(Settings(), demo)
+def test_components_of_a_run(demo: bool, hj212: bool, expected: list[str]) -> None:
+    settings = Settings.model_validate({"hj212": {"enabled": hj212}})
+    plan = components(settings, demo)
     assert [c.name for c in plan] == expected
     assert [c.name for c in plan if c.after_ingest] == (["demo"] if demo else [])
 
 
 def test_every_planned_component_is_importable() -> None:
-    for component in components(Settings(), demo=True):
+    everything = Settings.model_validate({"hj212": {"enabled": True}})
+    for component in components(everything, demo=True):
         assert callable(load(component))
 
 

@@ -23,7 +23,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from statistics import fmean
 from typing import Literal
 
@@ -60,7 +60,8 @@ class HourlyValue:
 
 
 def hour_of(ts: datetime) -> datetime:
-    return ts.replace(minute=0, second=0, microsecond=0)
+    """UTC start of the hour ``ts`` falls in (in UTC, whatever the session time zone)."""
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def _step_minutes(stamps: list[datetime]) -> float:

@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from aggregator import air, noise, standards, tables, water
 from aggregator.flags import is_valid_flag
-from aggregator.hourly import HourlyValue, Sample, hourly_values
+from aggregator.hourly import HourlyValue, Sample, hour_of, hourly_values
 from aggregator.revisions import Row, SyncStats, sync_rows
 from envmon.parameters import StationKind
 
@@ -115,7 +115,7 @@ def compute(
     if info.kind == "air":
         _air(sid, dirty, result, out)
     elif info.kind == "water":
-        _water(info, dirty, in_dirty, out)
+        _water(info, in_dirty, out)
     else:
         _noise(info, dirty, in_dirty, out)
 
@@ -130,8 +130,7 @@ def _excluded_counts(
         day = standards.beijing_day(s.ts)
         if day not in dirty or is_valid_flag(s.flag):
             continue
-        hour = s.ts.replace(minute=0, second=0, microsecond=0)
-        if used.get((s.parameter, hour)) == s.interval:
+        if used.get((s.parameter, hour_of(s.ts))) == s.interval:
             counts[(day, s.parameter, s.flag)] += 1
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
@@ -153,9 +152,7 @@ def _air(sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationR
         )
 
 
-def _water(
-    info: StationInfo, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows
-) -> None:
+def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) -> None:
     sid = info.station_id
     for ts, means in sorted(water.hourly_means(hours).items()):
         out.water_hourly.append({"station_id": sid, "ts": ts, **water.grade(info, means)})

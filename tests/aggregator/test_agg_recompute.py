@@ -196,3 +196,17 @@ async def test_open_day_changes_without_revision(db_conn: AsyncConnection[Any]) 
     [(complete,)] = await fetch(db_conn, "SELECT complete FROM air_station_daily"
                                 " WHERE station_id = 'agg-o1'")
     assert complete is True
+
+
+async def test_session_time_zone_does_not_matter(db_conn: AsyncConnection[Any]) -> None:
+    """Timestamps come back in the session's zone; hours and days must not depend on it."""
+    await add_stations(db_conn, [Station("agg-z1", "air", "Z1", "agg-city-z", "")])
+    await db_conn.execute("SET TIME ZONE 'Asia/Kolkata'")  # UTC+05:30: hours not aligned
+    readings = air_day("agg-z1", DAY, 45)
+    await write_and_drain(db_conn, readings)
+    aqi, primary, complete, _, _ = await daily_row(db_conn, "agg-z1", DAY)
+    expected = expected_daily(readings, DAY)
+    assert (aqi, tuple(primary), complete) == (expected.aqi, expected.primary, True)
+    assert await fetch(db_conn, "SELECT count(*) FROM hourly_values WHERE station_id"
+                       " = 'agg-z1' AND date_part('minute', ts AT TIME ZONE 'UTC') = 0"
+                       ) == [(24 * 6,)]

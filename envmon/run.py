@@ -235,6 +235,16 @@ async def supervise(
     return ok and not pending
 
 
+async def _summary(settings: Settings, stop: asyncio.Event) -> None:
+    """The live table is a view: when it breaks, say so and keep the pipeline running."""
+    from envmon import live_summary
+
+    try:
+        await live_summary.run(settings, stop)
+    except Exception:
+        log.exception("live summary stopped (the components keep running)")
+
+
 async def run_all(
     settings: Settings, *, demo: bool, data_dir: Path, mqtt_port: int | None,
     summary: bool, drain_seconds: float = DRAIN_SECONDS,
@@ -264,10 +274,7 @@ async def run_all(
         click.echo(f"  running   {', '.join(tasks)} (Ctrl-C to stop)", err=True)
         extra: list[asyncio.Task[None]] = []
         if summary:
-            from envmon import live_summary
-
-            extra.append(asyncio.create_task(
-                live_summary.run(resolved.settings, stop), name="summary"))
+            extra.append(asyncio.create_task(_summary(resolved.settings, stop), name="summary"))
         try:
             ok = await supervise(tasks, stop, drain_seconds)
         finally:

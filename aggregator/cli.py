@@ -10,6 +10,7 @@ import click
 from aggregator import queue, service
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
+from ingest.health import HealthServer
 
 
 @click.command("aggregate")
@@ -40,7 +41,17 @@ def aggregate(once: bool, batch_size: int, retry_failed: bool) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await service.run(settings, stop, tuning)
+        worker = asyncio.create_task(service.run(settings, stop, tuning))
+        health = None
+        if settings.metrics_port:
+            health = HealthServer(settings.metrics_host, settings.metrics_port,
+                                  ready=lambda: not worker.done())
+            await health.start()
+        try:
+            await worker
+        finally:
+            if health is not None:
+                await health.close()
 
     if retry_failed:
         click.echo(f"requeued {run_async(requeue())} failed station-days")

@@ -4,10 +4,12 @@ computed; SIGTERM stops everything, the embedded database included."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,21 +31,24 @@ from tests.run.support import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-# What `pip install .` needs from the working tree: the project, not its caches or tests.
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "envmon", "ingest", "aggregator", "alerts",
-           "simulators")
+def project_files() -> list[Path]:
+    """What ``pip install .`` reads: pyproject, README, and the packages it declares."""
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = meta["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = [p for p in REPO.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+                and any(fnmatch.fnmatch(p.name, pattern) for pattern in patterns)]
+    return [REPO / "pyproject.toml", REPO / meta["project"]["readme"], *packages]
 
 
 def copy_project(dest: Path) -> Path:
     """A clean copy, so that pip's in-tree build leaves nothing in the repository."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
     dest.mkdir()
-    for name in SOURCES:
-        src = REPO / name
+    for src in project_files():
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
-        elif src.exists():
-            shutil.copy2(src, dest / name)
+            shutil.copytree(src, dest / src.name, ignore=ignore)
+        else:
+            shutil.copy2(src, dest / src.name)
     return dest
 
 

@@ -77,6 +77,7 @@ def test_demo_on_a_fresh_machine(fresh_venv: Path, tmp_path: Path) -> None:
     run = RunProcess([envmon, "run", "--demo"], env, cwd=tmp_path)
     try:
         run.wait_for("(Ctrl-C to stop)", timeout_s=60)
+        assert "embedded PostgreSQL" in run.stderr and "embedded MQTT 3.1.1 broker" in run.stderr
         url = run.database_url()
         pgdata = home / ".local" / "share" / "envmon" / "postgres"
         assert (pgdata / "PG_VERSION").exists()

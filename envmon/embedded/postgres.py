@@ -56,9 +56,8 @@ class EmbeddedPostgresError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunAs:
-    """The OS account the server runs as (``None`` fields: the current user)."""
+    """The OS account the server runs as (``None``: the current user)."""
 
-    user: str | None = None
     uid: int | None = None
     gid: int | None = None
 
@@ -88,7 +87,7 @@ def start(pgdata: Path) -> EmbeddedPostgres:
     """Initialise ``pgdata`` if needed, clear what a killed run left behind, start the server.
 
     A server still running on ``pgdata`` can only be left over from an earlier run: callers
-    hold the data directory's run lock (see :mod:`envmon.embedded.lock`). It is stopped and
+    hold the data directory's run lock (:class:`envmon.embedded.datadir.RunLock`). It is stopped and
     started afresh, so that the server always runs the binaries and options of this run.
     """
     pgdata = pgdata.expanduser().resolve()
@@ -192,7 +191,7 @@ def _run_as() -> RunAs:
         subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
                         SYSTEM_USER], check=True, capture_output=True)
         entry = pwd.getpwnam(SYSTEM_USER)
-    return RunAs(SYSTEM_USER, entry.pw_uid, entry.pw_gid)
+    return RunAs(entry.pw_uid, entry.pw_gid)
 
 
 def _prepare_permissions(pgdata: Path, run_as: RunAs) -> None:

@@ -197,7 +197,7 @@ def _install_signals(stop: asyncio.Event, on_second: Callable[[], None]) -> None
             on_second()
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: terminal closed
         loop.add_signal_handler(sig, handler)
 
 

@@ -8,6 +8,7 @@ import signal
 import click
 
 from aggregator import queue, service
+from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
 from ingest.health import HealthServer
@@ -24,7 +25,7 @@ def aggregate(once: bool, batch_size: int, retry_failed: bool) -> None:
     settings = load_settings()
     setup_logging(settings)
     url = require_database(settings)
-    tuning = service.AggregatorSettings(batch_size=batch_size)
+    tuning = AggregatorSettings(batch_size=batch_size)
 
     async def requeue() -> int:
         async with await db.connect(url) as conn:

@@ -13,24 +13,14 @@ import time
 from typing import Any
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field
 
 from aggregator import metrics, queue
 from aggregator.recompute import BatchResult, run_batch
+from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class AggregatorSettings(BaseModel):
-    """Tuning of the worker (to become ``Settings.aggregator``, TOML section ``[aggregator]``)."""
-
-    batch_size: int = Field(200, ge=1, le=10_000)
-    poll_seconds: float = Field(5.0, gt=0, le=3600)
-    retry_seconds: float = Field(2.0, gt=0, le=600)
-    #: a claim not finished after this long (its worker died) is taken by another worker
-    lease_seconds: float = Field(300.0, ge=1, le=86_400)
 
 
 def _observe(result: BatchResult, seconds: float) -> None:
@@ -83,8 +73,11 @@ async def _wait(listener: AsyncConnection[Any], stop: asyncio.Event, seconds: fl
 async def run(
     settings: Settings, stop: asyncio.Event, tuning: AggregatorSettings | None = None
 ) -> None:
-    """Run the worker until ``stop`` is set; transient database errors are retried."""
-    tuning = tuning or AggregatorSettings()
+    """Run the worker until ``stop`` is set; transient database errors are retried.
+
+    Tuning: ``tuning``, else ``settings.aggregator`` once Settings has that section.
+    """
+    tuning = tuning or getattr(settings, "aggregator", None) or AggregatorSettings()
     if settings.database_url is None:
         raise ValueError("the aggregator needs settings.database_url")
     url = settings.database_url

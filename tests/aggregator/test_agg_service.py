@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 
 from aggregator import queue, service
+from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.settings import Settings
 from envmon.stations import Station
@@ -42,7 +43,7 @@ async def test_worker_follows_late_data(database_url: str, db_conn: AsyncConnect
                                         ) -> None:
     await add_stations(db_conn, [Station("agg-s1", "air", "S1", "agg-city-s", "")])
     stop = asyncio.Event()
-    tuning = service.AggregatorSettings(poll_seconds=30)  # wake-up must come from NOTIFY
+    tuning = AggregatorSettings(poll_seconds=30)  # wake-up must come from NOTIFY
     worker = asyncio.create_task(service.run(Settings(database_url=database_url), stop, tuning))
     try:
         query = ("SELECT pm25 FROM air_station_daily WHERE station_id = 'agg-s1'")

@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ingest.hj212.options import GatewaySettings
+
 
 class MqttTarget(BaseModel):
     """A parsed ``mqtt://[user:pass@]host[:port]`` (``mqtts://`` for TLS) URL."""
@@ -93,6 +95,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     ingest: IngestSettings = IngestSettings()
     storage: StorageSettings = StorageSettings()
+    hj212: GatewaySettings = GatewaySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
+import logging
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +18,8 @@ from psycopg.rows import class_row
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from envmon.parameters import StationKind
+
+log = logging.getLogger(__name__)
 
 STATION_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 NoiseZone = Literal["0", "1", "2", "3", "4a", "4b"]
@@ -169,3 +174,36 @@ class StationRegistry:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+Reload = Callable[[AsyncConnection[Any]], Awaitable[None]]
+
+
+async def watch_registry(url: str, registry: StationRegistry, stop: asyncio.Event,
+                         also: Reload | None = None, fallback_seconds: float = 30) -> None:
+    """Keep ``registry`` current: reload on ``NOTIFY envmon_stations`` (sent by
+    :func:`upsert_stations`) and every ``fallback_seconds``; ``also`` reloads what else a
+    component keeps beside the registry (e.g. HJ 212 unit overrides)."""
+    from envmon import db
+
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        try:
+            conn: AsyncConnection[Any] = await db.connect(url, autocommit=True)
+            async with conn:
+                await conn.execute("LISTEN envmon_stations")
+                last = -fallback_seconds
+                notified = True
+                while not stop.is_set():
+                    if notified or loop.time() - last > fallback_seconds:
+                        await registry.refresh(conn)
+                        if also is not None:
+                            await also(conn)
+                        last = loop.time()
+                    notified = False
+                    async for _ in conn.notifies(timeout=0.5, stop_after=1):
+                        notified = True
+        except Exception as exc:
+            log.warning("station registry reload failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 2)

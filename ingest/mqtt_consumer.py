@@ -148,6 +148,10 @@ class MqttConsumer:
                     rej.detail += " (first bytes kept)"
                 pipeline.reject_nowait("mqtt", msg.topic, payload, rej, ack)
                 continue
+            # Parts of a payload the decoder could not store (e.g. HJ 212 unknown codes) are
+            # kept too, committed no later than the readings the acknowledgement covers.
+            for raw, note in getattr(readings, "dead_letters", ()):
+                pipeline.reject_nowait("mqtt", msg.topic, raw, note)
             pipeline.accept_nowait(readings, ack)
 
     def _acker(self, epoch: int, mid: int, qos: int) -> Any:

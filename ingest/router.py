@@ -21,7 +21,7 @@ class Router:
         self.prefix = prefix
         self.registry = registry
         self.max_payload_bytes = max_payload_bytes
-        self.decoders: dict[str, Decoder] = decoders or {"data": _json}
+        self.decoders: dict[str, Decoder] = decoders or {"data": decode_json_now}
         self._head = [*prefix.split("/"), "v1"]
 
     def subscriptions(self, shared_group: str | None = None) -> list[str]:
@@ -51,5 +51,6 @@ class Router:
         return decoder(station, payload)
 
 
-def _json(station: Station, payload: bytes) -> list[Reading]:
+def decode_json_now(station: Station, payload: bytes) -> list[Reading]:
+    """The JSON decoder judged against the current time (``future_timestamp``)."""
     return decode_json(station, payload, now=datetime.now().astimezone())

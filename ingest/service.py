@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -11,12 +10,15 @@ from psycopg import AsyncConnection
 
 from envmon import db
 from envmon.settings import Settings
-from envmon.stations import StationRegistry
+from envmon.stations import StationRegistry, watch_registry
 from ingest.health import HealthServer
+from ingest.hj212.mqtt import Hj212MqttDecoder
+from ingest.hj212.overrides import load_unit_overrides
+from ingest.hj212.reassembly import Reassembler
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_consumer import MqttConsumer
 from ingest.pipeline import Pipeline
-from ingest.router import Router
+from ingest.router import Router, decode_json_now
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +33,6 @@ def process_metrics() -> IngestMetrics:
     return _metrics
 
 
-async def _watch_stations(url: str, registry: StationRegistry, stop: asyncio.Event) -> None:
-    """Reload the registry on ``NOTIFY envmon_stations`` and every 30 s as a fallback."""
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        try:
-            conn: AsyncConnection[Any] = await db.connect(url, autocommit=True)
-            async with conn:
-                await conn.execute("LISTEN envmon_stations")
-                await registry.refresh(conn)
-                last = loop.time()
-                while not stop.is_set():
-                    notified = False
-                    async for _ in conn.notifies(timeout=0.5, stop_after=1):
-                        notified = True
-                    if notified or loop.time() - last > 30:
-                        await registry.refresh(conn)
-                        last = loop.time()
-        except Exception as exc:
-            log.warning("station registry refresh failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2)
-
-
 async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = True) -> None:
     """Run the ingest component until ``stop`` is set; drains and acknowledges on the way out."""
     url = settings.database_url
@@ -64,7 +43,13 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
     async with await db.connect(url) as conn:
         await registry.refresh(conn)
     log.info("ingest: %d stations registered", len(registry))
-    router = Router(settings.topic_prefix, registry, settings.ingest.max_payload_bytes)
+    hj212 = Hj212MqttDecoder(registry, Reassembler(settings.hj212.reassembly_timeout_seconds))
+
+    async def reload_units(conn: AsyncConnection[Any]) -> None:
+        hj212.units = await load_unit_overrides(conn)
+
+    router = Router(settings.topic_prefix, registry, settings.ingest.max_payload_bytes,
+                    decoders={"data": decode_json_now, "hj212": hj212})
     pipeline = Pipeline(url, metrics, batch_max_messages=settings.ingest.batch_max_messages,
                         batch_max_seconds=settings.ingest.batch_max_seconds,
                         max_pending=settings.ingest.max_inflight_messages)
@@ -77,7 +62,8 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
     tasks = [
         asyncio.create_task(pipeline.run(stop), name="ingest-pipeline"),
         asyncio.create_task(consumer.run(stop), name="ingest-mqtt"),
-        asyncio.create_task(_watch_stations(url, registry, stop), name="ingest-stations"),
+        asyncio.create_task(watch_registry(url, registry, stop, also=reload_units),
+                            name="ingest-stations"),
     ]
     try:
         await asyncio.gather(*tasks)

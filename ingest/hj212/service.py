@@ -4,7 +4,6 @@ ingest pipeline, the TCP server, and (standalone) the metrics/health endpoint.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -12,7 +11,7 @@ from psycopg import AsyncConnection
 
 from envmon import db
 from envmon.settings import Settings
-from envmon.stations import StationRegistry
+from envmon.stations import StationRegistry, watch_registry
 from ingest.health import HealthServer
 from ingest.hj212.gateway import Gateway, GatewayMetrics
 from ingest.hj212.options import GatewaySettings
@@ -34,36 +33,13 @@ def process_gateway_metrics() -> GatewayMetrics:
 
 
 def gateway_settings(settings: Settings) -> GatewaySettings:
-    """The ``hj212`` section of the settings when there is one, else the defaults."""
-    section = getattr(settings, "hj212", None)
-    if section is None:
-        return GatewaySettings()
-    if isinstance(section, GatewaySettings):
-        return section
-    return GatewaySettings.model_validate(section, from_attributes=True)
+    """The ``hj212`` section of the settings."""
+    return settings.hj212
 
 
 async def _reload(conn: AsyncConnection[Any], registry: StationRegistry, gateway: Gateway) -> None:
     await registry.refresh(conn)
     gateway.units = await load_unit_overrides(conn)
-
-
-async def _watch(url: str, registry: StationRegistry, gateway: Gateway,
-                 stop: asyncio.Event) -> None:
-    """Reload stations and unit overrides on ``NOTIFY envmon_stations`` and every 30 s."""
-    while not stop.is_set():
-        try:
-            conn: AsyncConnection[Any] = await db.connect(url, autocommit=True)
-            async with conn:
-                await conn.execute("LISTEN envmon_stations")
-                while not stop.is_set():
-                    await _reload(conn, registry, gateway)
-                    async for _ in conn.notifies(timeout=30, stop_after=1):
-                        pass
-        except Exception as exc:
-            log.warning("HJ 212 station/unit reload failed: %s", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 2)
 
 
 async def serve(settings: Settings, options: GatewaySettings, stop: asyncio.Event, *,
@@ -89,7 +65,11 @@ async def serve(settings: Settings, options: GatewaySettings, stop: asyncio.Even
         await health.start()
     pipeline_stop = asyncio.Event()
     committer = asyncio.create_task(pipeline.run(pipeline_stop), name="hj212-pipeline")
-    watcher = asyncio.create_task(_watch(url, registry, gateway, stop), name="hj212-stations")
+    async def reload_units(conn: AsyncConnection[Any]) -> None:
+        gateway.units = await load_unit_overrides(conn)
+
+    watcher = asyncio.create_task(watch_registry(url, registry, stop, also=reload_units),
+                                  name="hj212-stations")
     try:
         await stop.wait()
     finally:

@@ -160,3 +160,51 @@ def test_dead_letter_replay_after_registering(database_url: str, mqtt_broker: Br
     assert w.scalar(ROWS, sid) == 60
     assert w.scalar("SELECT count(*) FROM dead_letter WHERE station_id = %s"
                     " AND replayed_at IS NULL", sid) == 0
+
+
+def test_hj212_packets_over_mqtt_through_envmon_ingest(
+    database_url: str, mqtt_broker: Broker, ingest: IngestProcess
+) -> None:
+    from datetime import datetime
+
+    from ingest.hj212 import encode_data_packet
+    from ingest.hj212.encode import encode_frame
+
+    sid = next(ids)
+    mn = f"MN{sid.replace('-', '')}"
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO stations (station_id, kind, name, mn) VALUES (%s, 'air', %s, %s)",
+                     (sid, sid, mn))
+        conn.execute("NOTIFY envmon_stations")
+    time.sleep(0.5)
+    packets = [
+        encode_data_packet(mn, "123456", "2061", "22", datetime(2026, 3, 1, h),
+                           {"a34004": 35 + h, "a34002": 60 + h, "a21005": 0.6})
+        for h in range(6)
+    ]
+    seven = encode_data_packet(mn, "123456", "2061", "22", datetime(2026, 3, 1, 7),
+                               {"a34004": 40}).decode()
+    segment = seven[6:-6].replace("&&", ";x99999-Avg=1.0,x99999-Flag=N&&", 2)
+    segment = segment.replace("CP=;x99999-Avg=1.0,x99999-Flag=N&&", "CP=&&")
+    unknown = encode_frame(segment)
+    wrong_mn = encode_data_packet("SOMEONE-ELSE", "123456", "2061", "22",
+                                  datetime(2026, 3, 1, 8), {"a34004": 40})
+    topic = f"envmon/v1/{sid}/hj212"
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    pub.publish([(topic, p) for p in [*packets, unknown, wrong_mn]])
+    pub.publish([(topic, p) for p in packets])  # a logger resending: duplicates
+    pub.close()
+    w = Waiter(database_url)
+    assert w.until(ROWS, 19, sid) == 19  # 6 packets x 3 + the known value of `unknown`
+    assert w.until("SELECT count(*) FROM dead_letter WHERE station_id = %s"
+                   " AND reason = 'hj212_unknown_code'", 1, sid) == 1
+    assert w.until("SELECT count(*) FROM dead_letter WHERE topic = %s"
+                   " AND reason <> 'hj212_unknown_code'", 1, topic) == 1
+    assert w.scalar("SELECT value FROM readings WHERE station_id = %s AND parameter = 'pm25'"
+                    " AND ts = '2026-02-28T16:00:00Z'", sid) == 35  # 00:00 Beijing, hour start
+    deadline = time.monotonic() + 30
+    while ingest.metric("envmon_ingest_duplicates_total") < 18:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import datetime
-from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -53,17 +52,10 @@ async def test_serve_loads_stations_and_overrides_and_answers(database_url: str)
     await task
 
 
-@pytest.mark.parametrize(
-    ("section", "port"),
-    [
-        (None, GatewaySettings().port),
-        ({"enabled": True, "port": 7000}, 7000),
-        (SimpleNamespace(enabled=True, host="::", port=7001, max_packet_bytes=2048,
-                         idle_timeout_seconds=60.0, max_packets_per_second=5.0,
-                         burst_packets=10, max_connections=10,
-                         reassembly_timeout_seconds=30.0), 7001),
-    ],
-)
-def test_gateway_settings_from_an_optional_section(section: object, port: int) -> None:
-    settings = SimpleNamespace(hj212=section)
-    assert gateway_settings(settings).port == port  # type: ignore[arg-type]
+def test_gateway_settings_come_from_the_hj212_section(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gateway_settings(Settings()).port == GatewaySettings().port
+    assert not gateway_settings(Settings()).enabled
+    monkeypatch.setenv("ENVMON_HJ212__ENABLED", "true")
+    monkeypatch.setenv("ENVMON_HJ212__PORT", "7000")
+    options = gateway_settings(Settings())
+    assert (options.enabled, options.port) == (True, 7000)

@@ -12,6 +12,7 @@ a separate publisher process sends QoS 1 messages of 6 readings each as fast as 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing as mp
 import sys
@@ -27,8 +28,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from envmon.settings import MqttTarget
+from simulators.publish import Publisher as SimPublisher
 from tests.conftest import create_database, drop_database, start_mosquitto, stop_mosquitto
-from tests.ingest.support import IngestProcess, Publisher, register_air
+from tests.ingest.support import IngestProcess, register_air
 
 STATIONS = [f"bench-{i:03d}" for i in range(100)]
 PARAMS = ("pm25", "pm10", "so2", "no2", "o3", "co")
@@ -48,11 +51,17 @@ def messages(n: int, offset_days: int = 0) -> list[tuple[str, bytes]]:
 
 
 def _publish(host: str, port: int, n: int, offset_days: int, started: Event) -> None:
+    """The load generator of simulators/ (asyncio QoS 1, bounded window), in its own process."""
     msgs = messages(n, offset_days)
-    pub = Publisher(host, port, window=2000)
-    started.set()
-    pub.publish(msgs)
-    pub.close()
+
+    async def go() -> None:
+        async with SimPublisher(MqttTarget.parse(f"mqtt://{host}:{port}"), window=5000) as pub:
+            started.set()
+            for topic, payload in msgs:
+                await pub.publish(topic, payload)
+            await pub.flush()
+
+    asyncio.run(go())
 
 
 def publish_in_process(host: str, port: int, n: int, offset_days: int) -> tuple[mp.Process,
@@ -163,8 +172,6 @@ def main() -> None:
     broker = start_mosquitto()
     url = create_database("envmon_bench")
     try:
-        import asyncio
-
         from envmon import db, storage
         from envmon.settings import StorageSettings
 

@@ -1,10 +1,14 @@
-"""MQTT intake with acknowledge-after-commit.
+"""MQTT intake with acknowledge-after-commit, in the event loop.
 
-Why paho-mqtt 2 and not aiomqtt: aiomqtt acknowledges QoS 1 messages on arrival, so a crash
-between arrival and the database commit loses them; paho 2 with ``manual_ack=True`` lets us
-send PUBACK only after the batch holding the message is committed. paho's network loop runs
-in its own thread; messages cross to the event loop through a deque with one wake-up per
-burst, and acknowledgements go back through ``Client.ack`` (thread-safe).
+Why our own small client (ingest/mqtt_wire.py) and not a library: aiomqtt acknowledges QoS 1
+messages on arrival, so a crash between arrival and the database commit would lose them. paho
+2 with ``manual_ack=True`` can acknowledge late, and was our first consumer, but profiling it
+(bench/ingest_throughput.py) showed more than half of the process in paho's network thread
+(MQTT 5 property objects, a Condition per acknowledgement, GIL hand-offs), capping ingest at
+about a third of a bare paho loop. A consumer needs five packet types (CONNECT, SUBSCRIBE,
+PUBLISH, PUBACK, PING), so we speak them directly on an asyncio transport: PUBACK is written
+only after the batch holding the message is committed, many PUBACKs go out in one write, and
+no thread is involved. Tested against the real Mosquitto (tests/ingest/).
 
 Flow control: the broker never has more than ``max_inflight_messages`` unacknowledged
 messages in flight to us (MQTT 5 Receive Maximum; ``max_inflight_messages`` in the broker
@@ -15,24 +19,85 @@ broker keeps the rest in our persistent session.
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import logging
 import ssl
-import threading
+from collections.abc import Callable
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from envmon.settings import Settings
+from ingest import mqtt_wire as wire
 from ingest.errors import Rejection
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.router import Router
 
 log = logging.getLogger(__name__)
+KEEPALIVE = 30
+
+
+class _Session(asyncio.Protocol):
+    """One connection: parses packets, hands PUBLISHes on, batches PUBACKs."""
+
+    def __init__(self, consumer: MqttConsumer, epoch: int) -> None:
+        self.consumer = consumer
+        self.epoch = epoch
+        self.reader = wire.PacketReader()
+        self.transport: asyncio.Transport | None = None
+        self.connack: asyncio.Future[wire.ConnAck] = asyncio.get_running_loop().create_future()
+        self.suback: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acks = bytearray()
+        self._flush_scheduled = False
+        self.last_seen = asyncio.get_running_loop().time()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = asyncio.get_running_loop().time()
+        try:
+            packets = self.reader.feed(data)
+            version = self.consumer.version
+            for first, body in packets:
+                kind = first & 0xF0
+                if kind == wire.PUBLISH:
+                    self.consumer.on_publish(self, wire.parse_publish(first, body, version))
+                elif kind == wire.CONNACK and not self.connack.done():
+                    self.connack.set_result(wire.parse_connack(body))
+                elif kind == wire.SUBACK and not self.suback.done():
+                    self.suback.set_result(wire.parse_suback(body, version))
+                elif kind == wire.DISCONNECT:
+                    log.warning("broker sent DISCONNECT (reason %s)", body[:1].hex() or "0")
+        except (wire.ProtocolError, IndexError) as exc:
+            log.error("protocol error from broker: %s; reconnecting", exc)
+            if self.transport is not None:
+                self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for fut in (self.connack, self.suback):
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"connection lost: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def ack(self, packet_id: int) -> None:
+        """Queue a PUBACK; all queued in one loop iteration leave in one write."""
+        self._acks += wire.puback_packet(packet_id)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._acks and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(bytes(self._acks))
+        self._acks.clear()
+
+    def send(self, packet: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(packet)
 
 
 class MqttConsumer:
@@ -48,147 +113,132 @@ class MqttConsumer:
         self._router = router
         self._pipeline = pipeline
         self._metrics = metrics
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._inbox: collections.deque[tuple[int, mqtt.MQTTMessage]] = collections.deque()
-        self._wake_pending = False
-        self._lock = threading.Lock()
+        self._received = metrics.messages_received.labels("mqtt")
+        self.version = 5 if settings.mqtt_protocol == "5" else 4
         self._epoch = 0
+        self._session: _Session | None = None
         self._closing = False
-        self.connected = asyncio.Event()
         self.subscribed = False
-        self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
-        s = self._settings
-        v5 = s.mqtt_protocol == "5"
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=s.ingest.client_id,
-            clean_session=None if v5 else False,
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            manual_ack=True,
-        )
-        if self._target.username is not None:
-            client.username_pw_set(self._target.username, self._target.password)
-        if self._target.tls:
-            client.tls_set(
-                ca_certs=str(s.mqtt_ca_file) if s.mqtt_ca_file else None,
-                certfile=str(s.mqtt_cert_file) if s.mqtt_cert_file else None,
-                keyfile=str(s.mqtt_key_file) if s.mqtt_key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-        client.max_inflight_messages_set(100)
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(1, 10)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_subscribe = self._on_subscribe
-        return client
-
-    # -- paho thread ---------------------------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused connection: %s", reason)
-            return
-        with self._lock:
-            self._epoch += 1
-        log.info("connected to mqtt%s://%s:%d (session present: %s)",
-                 "s" if self._target.tls else "", self._target.host, self._target.port,
-                 flags.session_present)
-        topics = self._router.subscriptions(self._settings.ingest.shared_group)
-        client.subscribe([(t, 1) for t in topics])
-        self._metrics.mqtt_connected.set(1)
-
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
-                      properties: Any) -> None:
-        failed = [r for r in reasons if r.is_failure]
-        if failed:
-            log.error("subscription refused: %s", failed)
-            return
-        self.subscribed = True
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.connected.set)
-
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                       properties: Any) -> None:
-        self._metrics.mqtt_connected.set(0)
-        self.subscribed = False
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.connected.clear)
-        log.warning("disconnected from broker: %s", reason)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    # -- per message --------------------------------------------------------------------------
+    def on_publish(self, session: _Session, msg: wire.Publish) -> None:
         if self._closing:
             return  # not acknowledged: the broker delivers it again to the next session
-        self._inbox.append((self._epoch, msg))
-        with self._lock:
-            if self._wake_pending or self._loop is None:
-                return
-            self._wake_pending = True
-        self._loop.call_soon_threadsafe(self._drain)
+        self._received.inc()
+        ack = self._acker(session, msg.packet_id) if msg.qos else None
+        router, pipeline = self._router, self._pipeline
+        payload = msg.payload
+        try:
+            readings = router.decode(msg.topic, payload)
+        except Rejection as rej:
+            if rej.reason == "oversize":
+                payload = payload[: router.max_payload_bytes]
+                rej.detail += " (first bytes kept)"
+            pipeline.reject_nowait("mqtt", msg.topic, payload, rej, ack)
+            return
+        # Parts of a payload the decoder could not store (e.g. HJ 212 unknown codes) are kept
+        # too, committed no later than the readings the acknowledgement covers.
+        for raw, note in getattr(readings, "dead_letters", ()):
+            pipeline.reject_nowait("mqtt", msg.topic, raw, note)
+        pipeline.accept_nowait(readings, ack)
 
-    # -- event loop -----------------------------------------------------------------------
-    def _drain(self) -> None:
-        with self._lock:
-            self._wake_pending = False
-        inbox, router, pipeline = self._inbox, self._router, self._pipeline
-        received = self._metrics.messages_received.labels("mqtt")
-        while inbox:
-            epoch, msg = inbox.popleft()
-            received.inc()
-            ack = self._acker(epoch, msg.mid, msg.qos)
-            payload = bytes(msg.payload)
-            try:
-                readings = router.decode(msg.topic, payload)
-            except Rejection as rej:
-                if rej.reason == "oversize":
-                    payload = payload[: router.max_payload_bytes]
-                    rej.detail += " (first bytes kept)"
-                pipeline.reject_nowait("mqtt", msg.topic, payload, rej, ack)
-                continue
-            # Parts of a payload the decoder could not store (e.g. HJ 212 unknown codes) are
-            # kept too, committed no later than the readings the acknowledgement covers.
-            for raw, note in getattr(readings, "dead_letters", ()):
-                pipeline.reject_nowait("mqtt", msg.topic, raw, note)
-            pipeline.accept_nowait(readings, ack)
-
-    def _acker(self, epoch: int, mid: int, qos: int) -> Any:
-        client = self._client
-
+    def _acker(self, session: _Session, packet_id: int) -> Callable[[], None]:
         def ack() -> None:
             # A message from an earlier connection is redelivered by the broker anyway; its
             # packet id may now belong to another, uncommitted message, so never ack it.
-            if qos and epoch == self._epoch:
-                client.ack(mid, qos)
+            if session is self._session:
+                session.ack(packet_id)
 
         return ack
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Connect, consume until ``stop``, then disconnect keeping the persistent session."""
-        self._loop = asyncio.get_running_loop()
+    # -- connection lifecycle -----------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self._target.tls:
+            return None
         s = self._settings
-        props = None
-        if s.mqtt_protocol == "5":
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = s.ingest.session_expiry_seconds
-            props.ReceiveMaximum = s.ingest.max_inflight_messages
-        if props is not None:
-            self._client.connect_async(self._target.host, self._target.port, keepalive=30,
-                                       clean_start=False, properties=props)
-        else:
-            self._client.connect_async(self._target.host, self._target.port, keepalive=30)
-        self._client.loop_start()
+        ctx = ssl.create_default_context(cafile=str(s.mqtt_ca_file) if s.mqtt_ca_file else None)
+        if s.mqtt_cert_file:
+            ctx.load_cert_chain(str(s.mqtt_cert_file),
+                                str(s.mqtt_key_file) if s.mqtt_key_file else None)
+        return ctx
+
+    async def _connect(self) -> _Session:
+        loop = asyncio.get_running_loop()
+        s, t = self._settings, self._target
+        self._epoch += 1
+        epoch = self._epoch
+        _, session = await asyncio.wait_for(loop.create_connection(
+            lambda: _Session(self, epoch), t.host, t.port, ssl=self._ssl_context()), 10)
+        session.send(wire.connect_packet(
+            s.ingest.client_id, version=self.version, clean=False, keepalive=KEEPALIVE,
+            username=t.username, password=t.password,
+            session_expiry=s.ingest.session_expiry_seconds if self.version == 5 else None,
+            receive_maximum=s.ingest.max_inflight_messages if self.version == 5 else None))
+        connack = await asyncio.wait_for(session.connack, 10)
+        if connack.code != 0:
+            if session.transport is not None:
+                session.transport.close()
+            raise ConnectionRefusedError(f"broker refused the connection (code {connack.code})")
+        self._session = session
+        topics = self._router.subscriptions(s.ingest.shared_group)
+        session.send(wire.subscribe_packet(1, topics, version=self.version))
+        granted = await asyncio.wait_for(session.suback, 10)
+        if any(code >= 0x80 for code in granted):
+            raise ConnectionRefusedError(f"subscription refused: {granted}")
+        log.info("connected to mqtt%s://%s:%d as %s (session present: %s), subscribed %s",
+                 "s" if t.tls else "", t.host, t.port, s.ingest.client_id,
+                 connack.session_present, topics)
+        return session
+
+    async def _keepalive(self, session: _Session) -> None:
+        loop = asyncio.get_running_loop()
+        while not session.closed.done():
+            await asyncio.sleep(KEEPALIVE / 2)
+            if loop.time() - session.last_seen > KEEPALIVE * 1.5:
+                log.warning("broker silent for %.0f s; reconnecting", KEEPALIVE * 1.5)
+                if session.transport is not None:
+                    session.transport.abort()
+                return
+            session.send(wire.PINGREQ_PACKET)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect (and reconnect with backoff) until ``stop``; then let the pipeline drain,
+        send the last acknowledgements, and disconnect keeping the persistent session."""
+        backoff = 0.2
+        stop_wait = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
-        finally:
-            # Stop taking messages; the pipeline drains what it has, then we disconnect.
+            while not stop.is_set():
+                try:
+                    session = await self._connect()
+                except (OSError, TimeoutError, ConnectionError) as exc:
+                    log.warning("cannot connect to broker: %s; retrying in %.1fs", exc, backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(stop_wait), backoff)
+                    backoff = min(backoff * 2, 10)
+                    continue
+                backoff = 0.2
+                self.subscribed = True
+                self._metrics.mqtt_connected.set(1)
+                pinger = asyncio.create_task(self._keepalive(session))
+                waiters: list[asyncio.Future[Any]] = [stop_wait, session.closed]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                pinger.cancel()
+                self.subscribed = False
+                self._metrics.mqtt_connected.set(0)
+                if not stop.is_set():
+                    log.warning("connection to broker lost; reconnecting")
             self._closing = True
             await self._wait_drained()
-            self._client.disconnect()
-            await asyncio.to_thread(self._client.loop_stop)
-            self._metrics.mqtt_connected.set(0)
+            session_ = self._session
+            if session_ is not None and not session_.closed.done():
+                session_._flush()
+                session_.send(wire.DISCONNECT_PACKET)
+                if session_.transport is not None:
+                    session_.transport.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(session_.closed), 5)
+        finally:
+            stop_wait.cancel()
 
     async def _wait_drained(self) -> None:
         """Give the pipeline up to 15 s to commit (and so acknowledge) what it holds."""
@@ -196,4 +246,4 @@ class MqttConsumer:
         deadline = loop.time() + 15.0
         while self._pipeline.pending and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.1)  # let the last acknowledgements reach the socket
+        await asyncio.sleep(0)  # run the scheduled PUBACK flush

@@ -118,7 +118,7 @@ class MqttConsumer:
         self._epoch = 0
         self._session: _Session | None = None
         self._closing = False
-        self.subscribed = False
+        self.connected = asyncio.Event()  # set while connected and subscribed
 
     # -- per message --------------------------------------------------------------------------
     def on_publish(self, session: _Session, msg: wire.Publish) -> None:
@@ -141,6 +141,10 @@ class MqttConsumer:
         for raw, note in getattr(readings, "dead_letters", ()):
             pipeline.reject_nowait("mqtt", msg.topic, raw, note)
         pipeline.accept_nowait(readings, ack)
+
+    @property
+    def subscribed(self) -> bool:
+        return self.connected.is_set()
 
     def _acker(self, session: _Session, packet_id: int) -> Callable[[], None]:
         def ack() -> None:
@@ -217,13 +221,13 @@ class MqttConsumer:
                     backoff = min(backoff * 2, 10)
                     continue
                 backoff = 0.2
-                self.subscribed = True
+                self.connected.set()
                 self._metrics.mqtt_connected.set(1)
                 pinger = asyncio.create_task(self._keepalive(session))
                 waiters: list[asyncio.Future[Any]] = [stop_wait, session.closed]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 pinger.cancel()
-                self.subscribed = False
+                self.connected.clear()
                 self._metrics.mqtt_connected.set(0)
                 if not stop.is_set():
                     log.warning("connection to broker lost; reconnecting")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 REPO = Path(__file__).resolve().parents[2]
 ENVMON_ENV_PREFIX = "ENVMON_"

@@ -8,7 +8,7 @@ import socket
 import threading
 
 import paho.mqtt.client as mqtt
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 

@@ -47,12 +47,13 @@ async def recompute(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay
     stats = SyncStats()
     if not dirty:
         return stats
-    samples = await station_days.load_samples(
-        conn, {sid: station_days.windows(days) for sid, days in dirty.items()}
-    )
+    windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
+    samples = await station_days.load_samples(conn, windows)
     rows = station_days.StationRows([], [], [], [], [], [], [])
+    known: dict[str, regions.KnownHours] = {}
     for sid, days in dirty.items():
-        station_days.compute(infos[sid], days, samples.get(sid, []), rows)
+        hours = station_days.compute(infos[sid], days, samples.get(sid, []), rows)
+        known[sid] = regions.KnownHours(windows[sid], hours)
     stats.add(await station_days.store(conn, dirty, rows, now))
     stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
     region_days: dict[regions.Region, set[date]] = defaultdict(set)
@@ -62,7 +63,7 @@ async def recompute(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay
             for region in regions.regions_of(info.city, info.county):
                 region_days[region].update(days)
     if region_days:
-        stats.add(await regions.recompute_air(conn, region_days, now))
+        stats.add(await regions.recompute_air(conn, region_days, now, known))
         stats.add(await regions.recompute_periods(conn, region_days, now))
     return stats
 

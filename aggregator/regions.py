@@ -10,7 +10,7 @@ always writes a region value computed from all current station values.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -56,16 +56,38 @@ async def _region_stations(conn: AsyncConnection[Any], region: Region) -> list[s
     return [r[0] for r in await cur.fetchall()]
 
 
+@dataclass(frozen=True, slots=True)
+class KnownHours:
+    """Hourly values a batch has just computed for a station, and the windows they cover."""
+
+    windows: Sequence[tuple[datetime, datetime]]
+    hours: Sequence[HourlyValue]
+
+    def covers(self, lo: datetime, hi: datetime) -> bool:
+        return any(a <= lo and hi <= b for a, b in self.windows)
+
+
 async def _hourly_series(
-    conn: AsyncConnection[Any], stations: Sequence[str], lo: datetime, hi: datetime
+    conn: AsyncConnection[Any], stations: Sequence[str], lo: datetime, hi: datetime,
+    known: Mapping[str, KnownHours],
 ) -> dict[str, dict[str, air.Series]]:
+    """Each station's hourly series in [lo, hi): from this batch's own computation when it
+    covers the range (the rollup of a neighbouring day may not be written yet), else from
+    the hourly_values rollup."""
     out: dict[str, list[HourlyValue]] = defaultdict(list)
+    from_db = []
+    for sid in stations:
+        k = known.get(sid)
+        if k is not None and k.covers(lo, hi):
+            out[sid] = [h for h in k.hours if lo <= h.ts < hi]
+        else:
+            from_db.append(sid)
     async with conn.cursor() as cur:
         await cur.execute(
             "SELECT station_id, parameter, ts, value FROM hourly_values"
             " WHERE station_id = ANY(%s) AND ts >= %s AND ts < %s AND valid"
             " AND parameter = ANY(%s)",
-            (list(stations), lo, hi, list(air.HOURLY_POLLUTANTS)),
+            (from_db, lo, hi, list(air.HOURLY_POLLUTANTS)),
         )
         async for sid, parameter, ts, value in cur:
             out[sid].append(HourlyValue(parameter, ts, value, True, "hour", 1, 0))
@@ -88,7 +110,8 @@ async def _station_days(
 
 
 async def recompute_air(
-    conn: AsyncConnection[Any], region_days: dict[Region, set[date]], now: datetime
+    conn: AsyncConnection[Any], region_days: dict[Region, set[date]], now: datetime,
+    known: Mapping[str, KnownHours],
 ) -> SyncStats:
     """Recompute the hourly and daily air indicators of the given region-days."""
     stats = SyncStats()
@@ -96,7 +119,7 @@ async def recompute_air(
     for region, days in sorted(region_days.items()):
         stations = await _region_stations(conn, region)
         lo, hi = tables.day_start(min(days) - DAY), tables.day_start(max(days) + 2 * DAY)
-        per_station = await _hourly_series(conn, stations, lo, hi)
+        per_station = await _hourly_series(conn, stations, lo, hi, known)
         series = air.region_series(per_station.values())
         station_days = await _station_days(conn, stations, sorted(days))
         key = {"city": region.city, "county": region.county}

@@ -99,8 +99,9 @@ class StationRows:
 
 def compute(
     info: StationInfo, days: Sequence[date], samples: Sequence[Sample], out: StationRows
-) -> None:
-    """Compute the rows of one station's dirty days into ``out`` (pure)."""
+) -> list[HourlyValue]:
+    """Compute the rows of one station's dirty days into ``out`` (pure); returns the hourly
+    values of all the samples (dirty days and their neighbours)."""
     dirty = set(days)
     result = hourly_values(info.kind, samples)
     sid = info.station_id
@@ -118,6 +119,7 @@ def compute(
         _water(info, in_dirty, out)
     else:
         _noise(info, dirty, in_dirty, out)
+    return result
 
 
 def _excluded_counts(

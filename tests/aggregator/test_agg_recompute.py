@@ -16,12 +16,14 @@ import pytest
 from psycopg import AsyncConnection
 
 from aggregator import standards
+from aggregator.service import drain
 from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import (
     add_stations,
     day_hours,
     fetch,
+    write,
     write_and_drain,
 )
 
@@ -210,3 +212,20 @@ async def test_session_time_zone_does_not_matter(db_conn: AsyncConnection[Any]) 
     assert await fetch(db_conn, "SELECT count(*) FROM hourly_values WHERE station_id"
                        " = 'agg-z1' AND date_part('minute', ts AT TIME ZONE 'UTC') = 0"
                        ) == [(24 * 6,)]
+
+
+async def test_backlog_newest_first_records_no_revisions(db_conn: AsyncConnection[Any]) -> None:
+    """History drained newest day first, one day per batch: a region's real-time AQI of a
+    day looks back into the previous day (2012 24-h moving averages), which is computed only
+    in the next batch — the first values must already be right, not revised later."""
+    await add_stations(db_conn, [Station("agg-h1", "air", "H1", "agg-city-h", "x"),
+                                 Station("agg-h2", "air", "H2", "agg-city-h", "y")])
+    days = [DAY + timedelta(days=i) for i in range(3)]
+    await write(db_conn, [r for d in days for sid, base in (("agg-h1", 30), ("agg-h2", 70))
+                          for r in air_day(sid, d, base)])
+    assert await drain(db_conn, 2) >= 6
+    assert await revisions(db_conn, "air_region_hourly", city="agg-city-h") == []
+    assert await revisions(db_conn, "air_region_daily", city="agg-city-h") == []
+    [(n,)] = await fetch(db_conn, "SELECT count(*) FROM air_region_hourly"
+                         " WHERE city = 'agg-city-h' AND county = ''")
+    assert n == 3 * 24

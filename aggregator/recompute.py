@@ -34,8 +34,11 @@ class BatchResult:
     failed: int = 0
 
 
-async def recompute(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) -> SyncStats:
-    """Recompute the given station-days, their regions and periods (caller's transaction)."""
+async def recompute(
+    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], *, periods_now: bool = True
+) -> SyncStats:
+    """Recompute the given station-days and their regions, and queue their period figures;
+    compute the queued period figures too when ``periods_now`` (caller's transaction)."""
     now = datetime.now(UTC)
     dirty: dict[str, list[date]] = defaultdict(list)
     for item in claimed:
@@ -45,8 +48,18 @@ async def recompute(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay
         log.warning("dirty days of unknown station %s dropped", sid)
         del dirty[sid]
     stats = SyncStats()
-    if not dirty:
-        return stats
+    if dirty:
+        stats.add(await _station_and_regions(conn, dirty, infos, now))
+    if periods_now:
+        stats.add(await regions.recompute_periods(conn, now))
+    return stats
+
+
+async def _station_and_regions(
+    conn: AsyncConnection[Any], dirty: dict[str, list[date]],
+    infos: dict[str, station_days.StationInfo], now: datetime,
+) -> SyncStats:
+    stats = SyncStats()
     windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
     samples = await station_days.load_samples(conn, windows)
     rows = station_days.StationRows([], [], [], [], [], [], [])
@@ -64,19 +77,19 @@ async def recompute(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay
                 region_days[region].update(days)
     if region_days:
         stats.add(await regions.recompute_air(conn, region_days, now, known))
-        stats.add(await regions.recompute_periods(conn, region_days, now))
+        await regions.mark_periods(conn, region_days)
     return stats
 
 
 async def _one_by_one(
-    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]
+    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], periods_now: bool
 ) -> tuple[SyncStats, list[tuple[queue.DirtyDay, str]]]:
     stats = SyncStats()
     failed = []
     for item in claimed:
         try:
             async with conn.transaction():
-                stats.add(await recompute(conn, [item]))
+                stats.add(await recompute(conn, [item], periods_now=periods_now))
         except Exception as exc:
             if db.is_transient(exc):
                 raise
@@ -88,22 +101,29 @@ async def _one_by_one(
 async def run_batch(
     conn: AsyncConnection[Any], limit: int = 200, lease_seconds: float = 300.0
 ) -> BatchResult | None:
-    """Claim and recompute about ``limit`` dirty station-days; None when none is waiting."""
+    """Claim and recompute about ``limit`` dirty station-days; None when nothing is waiting.
+
+    A full batch (more work is likely queued) leaves its period figures queued for the
+    batch that empties the queue.
+    """
     claimed = await queue.claim(conn, limit, lease_seconds=lease_seconds)
     if not claimed:
-        return None
+        async with conn.transaction():
+            stats = await regions.recompute_periods(conn, datetime.now(UTC))
+        return BatchResult(0, stats) if stats.inserted or stats.updated else None
+    periods_now = len(claimed) < limit
     try:
         async with conn.transaction():
             try:
                 async with conn.transaction():
-                    stats = await recompute(conn, claimed)
+                    stats = await recompute(conn, claimed, periods_now=periods_now)
                 failed: list[tuple[queue.DirtyDay, str]] = []
             except Exception as exc:
                 if db.is_transient(exc):
                     raise
                 log.warning("batch of %d station-days failed (%s); retrying one by one",
                             len(claimed), exc)
-                stats, failed = await _one_by_one(conn, claimed)
+                stats, failed = await _one_by_one(conn, claimed, periods_now)
             await queue.fail(conn, failed)
             await queue.finish(conn, claimed)
     except Exception:

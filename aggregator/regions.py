@@ -172,14 +172,41 @@ def _region_reason(region: Region) -> Any:
     return reason
 
 
-async def recompute_periods(
-    conn: AsyncConnection[Any], region_days: dict[Region, set[date]], now: datetime
-) -> SyncStats:
-    """Recompute the month and year (year-to-date) figures the changed region-days fall in."""
+def period_keys(days: Iterable[date]) -> set[tuple[str, date]]:
+    """The (period, start) of the months and years the days fall in."""
+    out = set()
+    for d in days:
+        out |= {("month", date(d.year, d.month, 1)), ("year", date(d.year, 1, 1))}
+    return out
+
+
+async def mark_periods(conn: AsyncConnection[Any], region_days: dict[Region, set[date]]) -> None:
+    """Queue the month/year figures of the changed region-days (``dirty_periods``)."""
+    rows = sorted(
+        (r.city, r.county, p, s) for r, days in region_days.items() for p, s in period_keys(days)
+    )
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO dirty_periods (city, county, period, period_start)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncStats:
+    """Take the queued period figures (SKIP LOCKED) and recompute them from the daily rows."""
+    cur = await conn.execute(
+        "DELETE FROM dirty_periods d USING (SELECT city, county, period, period_start"
+        "  FROM dirty_periods ORDER BY 1, 2, 3, 4 FOR UPDATE SKIP LOCKED) c"
+        " WHERE (d.city, d.county, d.period, d.period_start)"
+        "  = (c.city, c.county, c.period, c.period_start)"
+        " RETURNING d.city, d.county, d.period, d.period_start"
+    )
+    wanted: dict[Region, set[tuple[str, date]]] = defaultdict(set)
+    for city, county, period, start in await cur.fetchall():
+        wanted[Region(city, county)].add((period, start))
     stats = SyncStats()
-    for region, days in sorted(region_days.items()):
-        starts = {("month", date(d.year, d.month, 1)) for d in days}
-        starts |= {("year", date(d.year, 1, 1)) for d in days}
+    for region, starts in sorted(wanted.items()):
         await _lock(conn, (f"air-period:{region.label}:{p}:{s}" for p, s in starts))
         rows: list[Row] = []
         for period, start in sorted(starts):
@@ -192,15 +219,13 @@ async def recompute_periods(
                 "good_days": counts.good_days, "polluted_days": counts.polluted_days,
                 "heavy_days": counts.heavy_days, "good_ratio": counts.good_ratio,
             })
-        keys: set[tuple[str, date]] = {(r["period"], r["period_start"]) for r in rows}
 
-        def in_keys(r: Row, ks: set[tuple[str, date]] = keys) -> bool:
+        def in_keys(r: Row, ks: set[tuple[str, date]] = starts) -> bool:
             return (r["period"], r["period_start"]) in ks
 
         stats.add(await sync_rows(
             conn, tables.AIR_REGION_PERIOD,
             sql.SQL("city = %s AND county = %s"), (region.city, region.county), rows,
-            in_keys,
-            _region_reason(region), now,
+            in_keys, _region_reason(region), now,
         ))
     return stats

@@ -226,6 +226,11 @@ async def test_backlog_newest_first_records_no_revisions(db_conn: AsyncConnectio
     assert await drain(db_conn, 2) >= 6
     assert await revisions(db_conn, "air_region_hourly", city="agg-city-h") == []
     assert await revisions(db_conn, "air_region_daily", city="agg-city-h") == []
+    # full batches leave the period figures to the batch that empties the queue
+    assert await revisions(db_conn, "air_region_period", city="agg-city-h") == []
     [(n,)] = await fetch(db_conn, "SELECT count(*) FROM air_region_hourly"
                          " WHERE city = 'agg-city-h' AND county = ''")
     assert n == 3 * 24
+    month = await fetch(db_conn, "SELECT valid_days FROM air_region_period WHERE city ="
+                        " 'agg-city-h' AND county = '' AND period = 'month'")
+    assert month == [(3,)]

@@ -137,7 +137,9 @@ class Pipeline:
             await asyncio.wait({stop_wait, item_wait}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
             item_wait.cancel()
-        if self._pending and len(self._pending) < self._batch_max and not stop.is_set():
+        # Linger only when traffic is light: under load, messages pile up while the previous
+        # batch commits, and waiting longer would only cap throughput.
+        if 0 < len(self._pending) < self._batch_max // 10 and not stop.is_set():
             await asyncio.sleep(self._linger)
         n = min(len(self._pending), self._batch_max)
         return [self._pending.popleft() for _ in range(n)]

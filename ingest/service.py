@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Any
 
@@ -33,6 +34,16 @@ def process_metrics() -> IngestMetrics:
     return _metrics
 
 
+def _tune_gc() -> None:
+    """Readings and decoded documents form no reference cycles, but at 10 k messages/s they
+    trigger the cyclic collector constantly, and each pass walks every pending reading
+    (profiled: most of the decode time). Move start-up objects out of its view and collect
+    young objects less often; reference counting still frees everything at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = True) -> None:
     """Run the ingest component until ``stop`` is set; drains and acknowledges on the way out."""
     url = settings.database_url
@@ -59,6 +70,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
         health = HealthServer(settings.metrics_host, settings.metrics_port,
                               ready=lambda: consumer.subscribed and pipeline.db_ready)
         await health.start()
+    _tune_gc()
     tasks = [
         asyncio.create_task(pipeline.run(stop), name="ingest-pipeline"),
         asyncio.create_task(consumer.run(stop), name="ingest-mqtt"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -36,6 +37,19 @@ def require_database(settings: Settings) -> str:
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+def run_until_signalled(component: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run a long-lived component; SIGTERM/SIGINT set its ``stop`` event so it can drain."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await component(stop)
+
+    asyncio.run(main())
 
 
 class _JsonFormatter(logging.Formatter):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import click
 
-from envmon.clikit import load_settings, require_database, setup_logging
+from envmon.clikit import load_settings, require_database, run_until_signalled, setup_logging
 
 
 @click.command("ingest")
@@ -20,11 +17,4 @@ def ingest() -> None:
     setup_logging(settings)
     from ingest import service
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await service.run(settings, stop)
-
-    asyncio.run(main())
+    run_until_signalled(lambda stop: service.run(settings, stop))

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import click
 from pydantic import ValidationError
 
-from envmon.clikit import load_settings, require_database, setup_logging
+from envmon.clikit import load_settings, require_database, run_until_signalled, setup_logging
 from ingest.hj212.options import GatewaySettings
 
 _DEFAULTS = GatewaySettings()
@@ -50,11 +47,4 @@ def gateway(host: str, port: int, max_packet_bytes: int, idle_timeout: float, ra
     setup_logging(settings)
     from ingest.hj212.service import serve
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(settings, options, stop, serve_health=True)
-
-    asyncio.run(main())
+    run_until_signalled(lambda stop: serve(settings, options, stop, serve_health=True))

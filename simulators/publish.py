@@ -4,9 +4,9 @@ Why not paho-mqtt: measured on this machine against local Mosquitto, paho 2 reac
 7 400 QoS 1 messages/s with a 2 000-message window (and fewer with a larger one), well short of
 the 20 000/s the load mode must drive; its thread also does not belong in ``envmon run``'s event
 loop. Publishing is a small, fixed subset of MQTT 3.1.1 (CONNECT/CONNACK, PUBLISH/PUBACK,
-PINGREQ/PINGRESP, DISCONNECT; OASIS MQTT 3.1.1 §3), written here once and tested against the
-real broker. The window (at most 60 000, below paho's ~65 k stall and the 16-bit packet ids)
-is the backpressure: ``publish`` waits while it is full.
+PINGREQ/PINGRESP, DISCONNECT; OASIS MQTT 3.1.1 §3), encoded by ingest/mqtt_wire.py and tested
+against the real broker. The window (at most 60 000, below the 16-bit packet ids) is the
+backpressure: ``publish`` waits while it is full.
 """
 
 from __future__ import annotations
@@ -19,48 +19,13 @@ import struct
 from types import TracebackType
 
 from envmon.settings import MqttTarget
+from ingest import mqtt_wire as wire
 
 MAX_WINDOW = 60_000
-_PUBACK = 0x40
-_CONNACK = 0x20
-_PINGRESP = 0xD0
 
 
 class PublishError(RuntimeError):
     """The broker refused the connection, closed it, or stopped acknowledging."""
-
-
-def _varint(n: int) -> bytes:
-    """MQTT remaining length (§2.2.3)."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(s: bytes) -> bytes:
-    return struct.pack("!H", len(s)) + s
-
-
-def connect_packet(client_id: str, username: str | None, password: str | None,
-                   keepalive: int) -> bytes:
-    """CONNECT, protocol level 4 (3.1.1), clean session (§3.1)."""
-    flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
-    body = _string(b"MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
-    body += _string(client_id.encode())
-    if username is not None:
-        body += _string(username.encode())
-    if password is not None:
-        body += _string(password.encode())
-    return bytes([0x10]) + _varint(len(body)) + body
-
-
-def publish_packet(topic: bytes, packet_id: int, payload: bytes) -> bytes:
-    """PUBLISH with QoS 1, not retained (§3.3)."""
-    head = _string(topic) + struct.pack("!H", packet_id)
-    return b"\x32" + _varint(len(head) + len(payload)) + head + payload
 
 
 class Publisher:
@@ -99,13 +64,14 @@ class Publisher:
             async with asyncio.timeout(self.connect_timeout):
                 reader, writer = await asyncio.open_connection(
                     self.target.host, self.target.port, ssl=context)
-                writer.write(connect_packet(self.client_id, self.target.username,
-                                            self.target.password, self.keepalive))
+                writer.write(wire.connect_packet(
+                    self.client_id, version=4, clean=True, keepalive=self.keepalive,
+                    username=self.target.username, password=self.target.password))
                 head = await reader.readexactly(4)
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             raise PublishError(f"cannot connect to {self.target.host}:{self.target.port}: "
                                f"{exc!r}") from exc
-        if head[0] != _CONNACK or head[3] != 0:
+        if head[0] != wire.CONNACK or head[3] != 0:
             writer.close()
             raise PublishError(f"broker refused the connection (CONNACK return code {head[3]})")
         self._reader, self._writer = reader, writer
@@ -127,7 +93,7 @@ class Publisher:
                     if not b & 0x80:
                         break
                 body = await reader.readexactly(length) if length else b""
-                if kind & 0xF0 == _PUBACK:
+                if kind & 0xF0 == wire.PUBACK:
                     self._outstanding.discard(struct.unpack("!H", body[:2])[0])
                     self.acked += 1
                     if len(self._outstanding) < self.window:
@@ -143,7 +109,7 @@ class Publisher:
         while True:
             await asyncio.sleep(self.keepalive / 2)
             if self._writer is not None:
-                self._writer.write(b"\xc0\x00")
+                self._writer.write(wire.PINGREQ_PACKET)
 
     def _check(self) -> None:
         if self._error is not None:
@@ -160,7 +126,7 @@ class Publisher:
         self._next_id = self._next_id % 65535 + 1
         self._outstanding.add(self._next_id)
         self._idle.clear()
-        self._writer.write(publish_packet(topic.encode(), self._next_id, payload))
+        self._writer.write(wire.publish_packet(topic.encode(), self._next_id, payload))
         self.sent += 1
         if self.sent % 256 == 0:
             await self._writer.drain()
@@ -184,7 +150,7 @@ class Publisher:
                 await task
         if self._writer is not None:
             with contextlib.suppress(OSError):
-                self._writer.write(b"\xe0\x00")
+                self._writer.write(wire.DISCONNECT_PACKET)
                 await self._writer.drain()
             self._writer.close()
             with contextlib.suppress(OSError):

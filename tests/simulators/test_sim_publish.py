@@ -16,11 +16,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from envmon.settings import MqttTarget, Settings
 from envmon.stations import StationRegistry
+from ingest.mqtt_wire import publish_packet, varint
 from ingest.router import Router
 from simulators import demo
 from simulators.document import BEIJING
 from simulators.load import load_stations, run_load
-from simulators.publish import Publisher, PublishError, _varint, publish_packet
+from simulators.publish import Publisher, PublishError
 from tests.conftest import Broker, free_port
 
 
@@ -29,7 +30,7 @@ from tests.conftest import Broker, free_port
     (2_097_151, "ffff7f"), (2_097_152, "80808001"), (268_435_455, "ffffff7f"),
 ])
 def test_remaining_length_encoding(n: int, encoded: str) -> None:
-    assert _varint(n).hex() == encoded
+    assert varint(n).hex() == encoded
 
 
 def test_publish_packet_layout() -> None:

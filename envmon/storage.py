@@ -33,7 +33,9 @@ def plain_ddl() -> list[str]:
     """DDL of the plain-PostgreSQL layout (partitions are added by :func:`ensure_partitions`)."""
     return [
         f"CREATE TABLE IF NOT EXISTS readings ({READINGS_COLUMNS}) PARTITION BY RANGE (ts)",
-        "CREATE INDEX IF NOT EXISTS readings_ts ON readings (ts)",
+        # Time-range scans across stations (Grafana, reports): BRIN is nearly free to keep
+        # up on append-mostly data; a B-tree on ts cost 11 % of write throughput (measured).
+        "CREATE INDEX IF NOT EXISTS readings_ts_brin ON readings USING brin (ts)",
     ]
 
 

@@ -5,8 +5,8 @@
 #   bench/beijing_reports.sh [DATABASE_NAME]      (default: envmon_beijing; it is recreated)
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and the project venv.
-# Takes about 10 minutes on the 2-core development machine (import ~1 min, recompute of
-# 12 stations x 1461 days ~8 min).
+# Takes about 6 minutes on the 2-core development machine (import ~1 min, recompute of
+# 12 stations x 1461 days ~4.5 min). Results of that run: docs/aggregator.md, "Measured".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${1:-envmon_beijing}"

@@ -7,9 +7,9 @@ are marked dirty for the aggregator exactly as for live data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from psycopg import AsyncConnection
@@ -18,6 +18,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async
 from ingest.csv_import import CsvMapping, ParseStats, load_mapping, open_text, parse
+from ingest.errors import Rejection
+from ingest.reading import Reading
 from ingest.writer import PartitionCache, WriteStats, write_readings
 
 
@@ -34,6 +36,15 @@ def _pairs(values: Sequence[str], what: str) -> dict[str, str]:
 async def _known_stations(conn: AsyncConnection[Any]) -> set[str]:
     cur = await conn.execute("SELECT station_id FROM stations")
     return {r[0] for r in await cur.fetchall()}
+
+
+def _batches(
+    path: Path, text: IO[str], mapping: CsvMapping, parsed: ParseStats, batch_rows: int
+) -> Iterator[list[Reading]]:
+    try:
+        yield from parse(text, mapping, parsed, batch_rows)
+    except Rejection as exc:
+        raise click.ClickException(f"{path}: {exc.detail}") from exc
 
 
 async def import_files(
@@ -55,7 +66,7 @@ async def import_files(
                 progress.update(task, description=path.name[:40])
                 raw, text = open_text(path)
                 with raw, text:
-                    for batch in parse(text, mapping, parsed, batch_rows):
+                    for batch in _batches(path, text, mapping, parsed, batch_rows):
                         unknown = {r.station_id for r in batch} - known
                         if unknown:
                             raise click.ClickException(

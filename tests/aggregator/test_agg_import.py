@@ -96,3 +96,13 @@ def test_unknown_station_stops_the_import(tmp_path: Path, database_url: str,
     result = CliRunner().invoke(main, ["import", "--quiet", "--kind", "air", "--station-column",
                                        "station", "--column", "O3=o3", str(path)])
     assert result.exit_code != 0 and "unknown station(s) agg-nobody" in result.output
+
+
+def test_missing_column_is_a_clear_error(tmp_path: Path, database_url: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text(CSV)
+    monkeypatch.setenv("ENVMON_DATABASE_URL", database_url)
+    result = CliRunner().invoke(main, ["import", "--quiet", "--kind", "air", "--station-column",
+                                       "station", "--column", "NOX=no2", str(path)])
+    assert result.exit_code == 1 and "columns not in the file: NOX" in result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from envmon.stations import STATION_ID_RE, Station, StationRegistry
 from ingest.errors import Rejection
@@ -53,4 +53,4 @@ class Router:
 
 def decode_json_now(station: Station, payload: bytes) -> list[Reading]:
     """The JSON decoder judged against the current time (``future_timestamp``)."""
-    return decode_json(station, payload, now=datetime.now().astimezone())
+    return decode_json(station, payload, now=datetime.now(UTC))

@@ -57,17 +57,24 @@ async def drain(
 
 
 async def _wait(listener: AsyncConnection[Any], stop: asyncio.Event, seconds: float) -> None:
-    """Return on the first notification, on stop, or after ``seconds``."""
+    """Return on the first notification, on stop, or after ``seconds``; a broken listener
+    connection raises (the caller reconnects)."""
     async def first_notify() -> None:
         async for _ in listener.notifies(timeout=seconds, stop_after=1):
             return
 
-    tasks = {asyncio.ensure_future(first_notify()), asyncio.ensure_future(stop.wait())}
-    _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    notified = asyncio.ensure_future(first_notify())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({notified, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (notified, stopped):
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if notified.done() and not notified.cancelled():
+        error = notified.exception()
+        if error is not None:
+            raise error
 
 
 async def run(

@@ -139,3 +139,28 @@ async def test_a_full_batch_takes_whole_days_newest_first(db_conn: AsyncConnecti
     rest = await queue.claim(db_conn, 100)
     assert {d.day for d in rest} == {date(2020, 1, 1)}
     await queue.release(db_conn, batch + rest)
+
+
+async def test_worker_reconnects_after_losing_its_connections(
+    database_url: str, db_conn: AsyncConnection[Any]
+) -> None:
+    await add_stations(db_conn, [Station("agg-k1", "air", "K1")])
+    stop = asyncio.Event()
+    tuning = AggregatorSettings(poll_seconds=30, retry_seconds=0.2)
+    worker = asyncio.create_task(service.run(Settings(database_url=database_url), stop, tuning))
+    query = "SELECT pm25 FROM air_station_daily WHERE station_id = 'agg-k1'"
+    try:
+        await write(db_conn, pm25_day("agg-k1", 10.0))
+        assert await wait_for(db_conn, query, [(10.0,)]) == [(10.0,)]
+        listeners = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                     " AND application_name = 'envmon' AND query LIKE 'LISTEN%%'")
+        [(old_pid,)] = await fetch(db_conn, listeners)
+        assert await fetch(db_conn, "SELECT pg_terminate_backend(%s)", old_pid) == [(True,)]
+        await write(db_conn, pm25_day("agg-k1", 20.0))
+        assert await wait_for(db_conn, query, [(20.0,)]) == [(20.0,)]
+        [(new_pid,)] = await fetch(db_conn, listeners)  # LISTEN runs before the drain
+        assert new_pid != old_pid  # the worker listens again, on a new connection
+        assert not worker.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)

@@ -11,7 +11,7 @@ from aggregator import queue, service
 from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
-from ingest.health import HealthServer
+from envmon.health import HealthServer
 
 
 @click.command("aggregate")

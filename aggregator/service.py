@@ -82,9 +82,9 @@ async def run(
 ) -> None:
     """Run the worker until ``stop`` is set; transient database errors are retried.
 
-    Tuning: ``tuning``, else ``settings.aggregator`` once Settings has that section.
+    Tuning: ``tuning``, else the ``[aggregator]`` section of the settings.
     """
-    tuning = tuning or getattr(settings, "aggregator", None) or AggregatorSettings()
+    tuning = tuning or settings.aggregator
     if settings.database_url is None:
         raise ValueError("the aggregator needs settings.database_url")
     url = settings.database_url

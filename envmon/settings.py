@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from aggregator.settings import AggregatorSettings
 from ingest.hj212.options import GatewaySettings
 
 
@@ -96,6 +97,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     storage: StorageSettings = StorageSettings()
     hj212: GatewaySettings = GatewaySettings()
+    aggregator: AggregatorSettings = AggregatorSettings()
 
     @classmethod
     def settings_customise_sources(

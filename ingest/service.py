@@ -10,9 +10,9 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from envmon import db
+from envmon.health import HealthServer
 from envmon.settings import Settings
 from envmon.stations import StationRegistry, watch_registry
-from ingest.health import HealthServer
 from ingest.hj212.mqtt import Hj212MqttDecoder
 from ingest.hj212.overrides import load_unit_overrides
 from ingest.hj212.reassembly import Reassembler

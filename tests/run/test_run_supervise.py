@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from envmon.health import HealthServer
 from envmon.run import (
     Component,
     ComponentUnavailable,
@@ -16,7 +17,6 @@ from envmon.run import (
     supervise,
 )
 from envmon.settings import Settings
-from ingest.health import HealthServer
 from tests.conftest import free_port
 
 

@@ -12,7 +12,8 @@ from envmon import db
 from envmon.clikit import load_settings, require_database, run_async
 from envmon.stations import StationRegistry
 from ingest import dead_letter
-from ingest.router import Router
+from ingest.hj212.overrides import load_unit_overrides
+from ingest.router import Router, station_decoders
 
 
 @click.group("dead-letter")
@@ -80,7 +81,10 @@ def replay(reason: str | None, station_id: str | None, ids: tuple[int, ...], lim
         async with await db.connect(url) as conn:
             registry = StationRegistry()
             await registry.refresh(conn)
-            router = Router(settings.topic_prefix, registry, settings.ingest.max_payload_bytes)
+            decoders, hj212 = station_decoders(registry)
+            hj212.units = await load_unit_overrides(conn)
+            router = Router(settings.topic_prefix, registry, settings.ingest.max_payload_bytes,
+                            decoders)
             async with conn.transaction():
                 rows = await dead_letter.select(conn, reason=reason, station_id=station_id,
                                                 ids=list(ids), limit=limit, lock=True)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 from envmon.stations import STATION_ID_RE, Station, StationRegistry
 from ingest.errors import Rejection
+from ingest.hj212.mqtt import Hj212MqttDecoder
+from ingest.hj212.reassembly import Reassembler
 from ingest.json_decoder import decode_json
 from ingest.reading import Reading
 
@@ -49,6 +51,16 @@ class Router:
             raise Rejection("unknown_station", f"station {station_id!r} is not registered",
                             station_id)
         return decoder(station, payload)
+
+
+def station_decoders(registry: StationRegistry, *, reassembly_timeout: float = 300.0
+                     ) -> tuple[dict[str, Decoder], Hj212MqttDecoder]:
+    """The formats of wire contract v1: JSON on ``…/data``, HJ 212 on ``…/hj212``.
+
+    The HJ 212 decoder is returned too: its unit overrides are reloaded by the caller.
+    """
+    hj212 = Hj212MqttDecoder(registry, Reassembler(reassembly_timeout))
+    return {"data": decode_json_now, "hj212": hj212}, hj212
 
 
 def decode_json_now(station: Station, payload: bytes) -> list[Reading]:

@@ -13,13 +13,11 @@ from envmon import db
 from envmon.health import HealthServer
 from envmon.settings import Settings
 from envmon.stations import StationRegistry, watch_registry
-from ingest.hj212.mqtt import Hj212MqttDecoder
 from ingest.hj212.overrides import load_unit_overrides
-from ingest.hj212.reassembly import Reassembler
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_consumer import MqttConsumer
 from ingest.pipeline import Pipeline
-from ingest.router import Router, decode_json_now
+from ingest.router import Router, station_decoders
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +52,14 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
     async with await db.connect(url) as conn:
         await registry.refresh(conn)
     log.info("ingest: %d stations registered", len(registry))
-    hj212 = Hj212MqttDecoder(registry, Reassembler(settings.hj212.reassembly_timeout_seconds))
+    decoders, hj212 = station_decoders(
+        registry, reassembly_timeout=settings.hj212.reassembly_timeout_seconds)
 
     async def reload_units(conn: AsyncConnection[Any]) -> None:
         hj212.units = await load_unit_overrides(conn)
 
     router = Router(settings.topic_prefix, registry, settings.ingest.max_payload_bytes,
-                    decoders={"data": decode_json_now, "hj212": hj212})
+                    decoders=decoders)
     pipeline = Pipeline(url, metrics, batch_max_messages=settings.ingest.batch_max_messages,
                         batch_max_seconds=settings.ingest.batch_max_seconds,
                         max_pending=settings.ingest.max_inflight_messages)

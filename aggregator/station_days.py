@@ -99,9 +99,10 @@ class StationRows:
 
 def compute(
     info: StationInfo, days: Sequence[date], samples: Sequence[Sample], out: StationRows
-) -> list[HourlyValue]:
-    """Compute the rows of one station's dirty days into ``out`` (pure); returns the hourly
-    values of all the samples (dirty days and their neighbours)."""
+) -> dict[str, air.Series]:
+    """Compute the rows of one station's dirty days into ``out`` (pure); returns an air
+    station's hourly series over all the samples (dirty days and their neighbours, for its
+    regions), ``{}`` for other stations."""
     dirty = set(days)
     result = hourly_values(info.kind, samples)
     sid = info.station_id
@@ -114,12 +115,12 @@ def compute(
     ]
     out.excluded += _excluded_counts(sid, dirty, samples, result)
     if info.kind == "air":
-        _air(sid, dirty, result, out)
-    elif info.kind == "water":
+        return _air(sid, dirty, result, out)
+    if info.kind == "water":
         _water(info, in_dirty, out)
     else:
         _noise(info, dirty, in_dirty, out)
-    return result
+    return {}
 
 
 def _excluded_counts(
@@ -137,7 +138,9 @@ def _excluded_counts(
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
 
-def _air(sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows) -> None:
+def _air(
+    sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows
+) -> dict[str, air.Series]:
     series = air.series_by_parameter(hours)
     for day in sorted(dirty):
         result = air.station_day(series, day)
@@ -152,6 +155,7 @@ def _air(sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationR
             {"station_id": sid, "ts": hour.ts, **air.report_columns(hour.report),
              "concentrations": dict(hour.values)}
         )
+    return series
 
 
 def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) -> None:

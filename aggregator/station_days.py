@@ -79,7 +79,7 @@ async def load_samples(
             " JOIN readings r ON r.station_id = w.sid AND r.ts >= w.lo AND r.ts < w.hi",
             (sids, los, his),
         )
-        async for sid, parameter, interval, ts, value, flag in cur:
+        for sid, parameter, interval, ts, value, flag in await cur.fetchall():
             out[sid].append(Sample(parameter, interval, ts, value, flag))
     return out
 

@@ -7,6 +7,7 @@ are HJ 663 labels: the Beijing-local end of the window's last hour (see ``air_ti
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -98,26 +99,32 @@ def moving_averages(
 
     A year of real-time reports needs three moving averages per hour; looking up every hour
     of every window costs more than the rest of the report. Here the series is laid out once
-    on an hour grid and each window is a slice (its mean still ``fsum`` of the same values).
-    An end off that grid (not a whole number of hours from the first) is computed alone.
+    on an hour grid, missing hours as 0.0 with a running count of the valid ones, and each
+    window is ``fsum`` of a slice: the exactly rounded sum of the same values (zeros add
+    nothing, and ``fsum`` returns 0.0 for any zero sum), so the same numbers. An end off the
+    grid (not a whole number of hours from the first) is computed alone.
     """
     if not ends:
         return []
     aware = [_end(e) for e in ends]
     base = min(aware) - hours * HOUR
-    grid: list[float | None] = [None] * ((max(aware) - base) // HOUR)
+    grid = [0.0] * ((max(aware) - base) // HOUR)
+    valid = [False] * len(grid)
     for ts, value in series.items():
         index, off_grid = divmod(ts - base, HOUR)
         if value is not None and not off_grid and 0 <= index < len(grid):
             grid[index] = float(value)
+            valid[index] = True
+    count = [0, *itertools.accumulate(valid)]  # count[i]: valid hours before grid index i
     out = []
     for end in aware:
         stop, off_grid = divmod(end - base, HOUR)
         if off_grid:
             out.append(moving_average(series, end, hours=hours, min_valid=min_valid))
             continue
-        values = [v for v in grid[stop - hours : stop] if v is not None]
-        out.append(Aggregate(_mean(values), len(values), len(values) >= min_valid))
+        n = count[stop] - count[stop - hours]
+        mean = math.fsum(grid[stop - hours : stop]) / n if n else None
+        out.append(Aggregate(mean, n, n >= min_valid))
     return out
 
 

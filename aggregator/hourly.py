@@ -118,7 +118,7 @@ def hourly_values(kind: StationKind, samples: Iterable[Sample]) -> list[HourlyVa
             intervals = {s.interval for s in group}
             source = next(i for i in _PREFERENCE if i in intervals)
             used = [s for s in group if s.interval == source]
-        n_bad = sum(1 for s in used if not is_valid_flag(s.flag))
+        n_bad = len(used) - sum(map(is_valid_flag, [s.flag for s in used]))
         if source == "hour":
             reading = used[-1]
             valid = is_valid_flag(reading.flag)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor, sql
@@ -165,12 +166,16 @@ async def _upsert(
         (table.name,),
     )
     oids = {name: oid for name, oid in await cur.fetchall()}
-    json = table.json_columns
+    values = itemgetter(*cols)
+    json = [i for i, c in enumerate(cols) if c in table.json_columns]
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
     async with cur.copy(copy_sql) as copy:
         copy.set_types([oids[c] for c in (*cols, "computed_at")])
         for row in rows:
-            await copy.write_row([*(Jsonb(row[c]) if c in json else row[c] for c in cols), now])
+            record = [*values(row), now]
+            for i in json:
+                record[i] = Jsonb(record[i])
+            await copy.write_row(record)
     await cur.execute(
         sql.SQL(
             "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "

@@ -130,8 +130,10 @@ def _excluded_counts(
     used = {(h.parameter, h.ts): h.source for h in hours}
     counts: dict[tuple[date, str, str], int] = defaultdict(int)
     for s in samples:
+        if is_valid_flag(s.flag):
+            continue
         day = standards.beijing_day(s.ts)
-        if day not in dirty or is_valid_flag(s.flag):
+        if day not in dirty:
             continue
         if used.get((s.parameter, hour_of(s.ts))) == s.interval:
             counts[(day, s.parameter, s.flag)] += 1

@@ -98,28 +98,26 @@ def moving_averages(
     """``moving_average`` at each of ``ends``, the same numbers in one pass.
 
     A year of real-time reports needs three moving averages per hour; looking up every hour
-    of every window costs more than the rest of the report. Here the series is laid out once
-    on an hour grid, missing hours as 0.0 with a running count of the valid ones, and each
-    window is ``fsum`` of a slice: the exactly rounded sum of the same values (zeros add
-    nothing, and ``fsum`` returns 0.0 for any zero sum), so the same numbers. An end off the
-    grid (not a whole number of hours from the first) is computed alone.
+    of every window costs more than the rest of the report. Here each hour from the first
+    window's start to the last end is looked up once (the same lookups ``moving_average``
+    makes), missing hours as 0.0 with a running count of the valid ones, and each window is
+    ``fsum`` of a slice: the exactly rounded sum of the same values (zeros add nothing, and
+    ``fsum`` returns 0.0 for any zero sum). An end that is not one of those hours is
+    computed alone.
     """
     if not ends:
         return []
     aware = [_end(e) for e in ends]
     base = min(aware) - hours * HOUR
-    grid = [0.0] * ((max(aware) - base) // HOUR)
-    valid = [False] * len(grid)
-    for ts, value in series.items():
-        index, off_grid = divmod(ts - base, HOUR)
-        if value is not None and not off_grid and 0 <= index < len(grid):
-            grid[index] = float(value)
-            valid[index] = True
-    count = [0, *itertools.accumulate(valid)]  # count[i]: valid hours before grid index i
+    stamps = [base + i * HOUR for i in range((max(aware) - base) // HOUR + 1)]
+    found = [series.get(ts) for ts in stamps[:-1]]
+    grid = [0.0 if v is None else float(v) for v in found]
+    count = [0, *itertools.accumulate(v is not None for v in found)]  # valid hours before i
+    position = {ts: i for i, ts in enumerate(stamps)}
     out = []
     for end in aware:
-        stop, off_grid = divmod(end - base, HOUR)
-        if off_grid:
+        stop = position.get(end)
+        if stop is None:
             out.append(moving_average(series, end, hours=hours, min_valid=min_valid))
             continue
         n = count[stop] - count[stop - hours]

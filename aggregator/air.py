@@ -49,9 +49,13 @@ def beijing(ts: datetime) -> datetime:
 def series_by_parameter(hours: Iterable[HourlyValue]) -> dict[str, Series]:
     """Valid hourly values per pollutant (invalid hours are simply absent)."""
     out: dict[str, Series] = defaultdict(dict)
+    keys: dict[datetime, datetime] = {}  # one Beijing key per hour, shared by the pollutants
     for h in hours:
         if h.valid and h.value is not None and h.parameter in HOURLY_POLLUTANTS:
-            out[h.parameter][beijing(h.ts)] = h.value
+            key = keys.get(h.ts)
+            if key is None:
+                key = keys[h.ts] = beijing(h.ts)
+            out[h.parameter][key] = h.value
     return out
 
 

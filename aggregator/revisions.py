@@ -94,13 +94,14 @@ async def sync_rows(
         table=sql.Identifier(table.name),
         where=where,
     )
+    key = itemgetter(*table.key)  # keys stored and computed rows alike
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(select, params)
-        stored = {_key(table, r): r for r in await cur.fetchall() if in_scope(r)}
+        stored = {key(r): r for r in await cur.fetchall() if in_scope(r)}
     writes: list[Row] = []
     revisions: list[tuple[Any, ...]] = []
     for row in rows:
-        old = stored.pop(_key(table, row), None)
+        old = stored.pop(key(row), None)
         diff = changes(table, old, row) if old is not None else None
         if old is None:
             stats.inserted += 1

@@ -127,11 +127,12 @@ def _excluded_counts(
     sid: str, dirty: set[date], samples: Sequence[Sample], hours: Sequence[HourlyValue]
 ) -> list[tuple[str, date, str, str, int]]:
     """Flag-excluded readings per day, parameter and flag, among the readings each hour used."""
+    excluded = [s for s in samples if not is_valid_flag(s.flag)]
+    if not excluded:
+        return []
     used = {(h.parameter, h.ts): h.source for h in hours}
     counts: dict[tuple[date, str, str], int] = defaultdict(int)
-    for s in samples:
-        if is_valid_flag(s.flag):
-            continue
+    for s in excluded:
         day = standards.beijing_day(s.ts)
         if day not in dirty:
             continue

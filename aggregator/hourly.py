@@ -23,6 +23,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from statistics import fmean
 from typing import Literal, cast
 
@@ -118,16 +119,15 @@ def hourly_values(kind: StationKind, samples: Iterable[Sample]) -> list[HourlyVa
             intervals = {s.interval for s in group}
             source = next(i for i in _PREFERENCE if i in intervals)
             used = [s for s in group if s.interval == source]
-        n_bad = len(used) - sum(map(is_valid_flag, [s.flag for s in used]))
+        ok = [is_valid_flag(s.flag) for s in used]
         if source == "hour":
-            reading = used[-1]
-            valid = is_valid_flag(reading.flag)
-            value: float | None = reading.value if valid else None
+            valid = ok[-1]
+            value: float | None = used[-1].value if valid else None
         else:
             combined = _combine(kind, parameter, used)
             if combined is None:
                 continue
             value, valid = combined
-        out.append(HourlyValue(parameter, hour, value, valid, source, len(used), n_bad))
-    out.sort(key=lambda h: (h.ts, h.parameter))
+        out.append(HourlyValue(parameter, hour, value, valid, source, len(ok), ok.count(False)))
+    out.sort(key=attrgetter("ts", "parameter"))
     return out

@@ -233,8 +233,8 @@ def _report(
     rules: RuleSet,
     known: frozenset[str],
 ) -> AqiReport:
-    unknown = sorted(set(values) - known)
-    if unknown:
+    if not known.issuperset(values):
+        unknown = sorted(set(values) - known)
         raise StandardsError(f"unknown {kind} AQI indicator(s): {', '.join(unknown)}")
     sub: dict[str, int] = {}
     missing: list[str] = []

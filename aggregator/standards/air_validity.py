@@ -113,11 +113,10 @@ def moving_averages(
     found = [series.get(ts) for ts in stamps[:-1]]
     grid = [0.0 if v is None else float(v) for v in found]
     count = [0, *itertools.accumulate(v is not None for v in found)]  # valid hours before i
-    position = {ts: i for i, ts in enumerate(stamps)}
     out = []
     for end in aware:
-        stop = position.get(end)
-        if stop is None:
+        stop = (end - base) // HOUR
+        if stamps[stop] != end:  # an end between the hours
             out.append(moving_average(series, end, hours=hours, min_valid=min_valid))
             continue
         n = count[stop] - count[stop - hours]

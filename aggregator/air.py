@@ -140,9 +140,11 @@ def hours(series: Mapping[str, Series], starts: Iterable[datetime]) -> list[AirH
         start for start in sorted(beijing(ts) for ts in starts)
         if any(start in series.get(p, {}) for p in HOURLY_POLLUTANTS)
     ]
-    old = [s for s in chosen if standards.air_rules_for(standards.beijing_day(s)) == "2012"]
-    moving = _moving(series, old)
-    position = {start: i for i, start in enumerate(old)}
+    rules_2012 = [
+        s for s in chosen if standards.air_rules_for(standards.beijing_day(s)) == "2012"
+    ]
+    moving = _moving(series, rules_2012)
+    position = {start: i for i, start in enumerate(rules_2012)}
     out = []
     for start in chosen:
         values = {p: series.get(p, {}).get(start) for p in HOURLY_POLLUTANTS}

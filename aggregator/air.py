@@ -49,9 +49,13 @@ def beijing(ts: datetime) -> datetime:
 def series_by_parameter(hours: Iterable[HourlyValue]) -> dict[str, Series]:
     """Valid hourly values per pollutant (invalid hours are simply absent)."""
     out: dict[str, Series] = defaultdict(dict)
+    keys: dict[datetime, datetime] = {}  # one Beijing key per hour, shared by the pollutants
     for h in hours:
         if h.valid and h.value is not None and h.parameter in HOURLY_POLLUTANTS:
-            out[h.parameter][beijing(h.ts)] = h.value
+            key = keys.get(h.ts)
+            if key is None:
+                key = keys[h.ts] = beijing(h.ts)
+            out[h.parameter][key] = h.value
     return out
 
 
@@ -105,31 +109,49 @@ def region_day(
     return AirDay(day, values, standards.daily_aqi(values, day=day))
 
 
-def hour_values(series: Mapping[str, Series], start: datetime) -> dict[str, float | None]:
-    """The real-time report's indicators for the hour starting at ``start`` (rules by date)."""
-    hour = {p: series.get(p, {}).get(start) for p in HOURLY_POLLUTANTS}
-    if standards.air_rules_for(standards.beijing_day(start)) == "2026":
-        return hour
-    end = standards.hour_end_label(start)
+#: The 2012 real-time report's moving averages: indicator -> (pollutant, hours, min valid)
+#: (HJ 633-2012 §5.1; so2_24h enters only when SO2 1-h > 800, 表1 note 2).
+_MOVING = {
+    "o3_8h": ("o3", 8, standards.O3_8H_MIN_HOURS),
+    "pm10_24h": ("pm10", 24, standards.PM_24H_MOVING_MIN_HOURS),
+    "pm25_24h": ("pm25", 24, standards.PM_24H_MOVING_MIN_HOURS),
+    "so2_24h": ("so2", 24, standards.PM_24H_MOVING_MIN_HOURS),
+}
+
+
+def _moving(series: Mapping[str, Series], starts: list[datetime]) -> dict[str, list[float | None]]:
+    """The valid moving averages of each 2012 hour in ``starts`` (one pass per indicator)."""
+    ends = [standards.hour_end_label(start) for start in starts]
     return {
-        "so2": hour["so2"],
-        "no2": hour["no2"],
-        "co": hour["co"],
-        "o3": hour["o3"],
-        "o3_8h": _valid(standards.o3_8h(series.get("o3", {}), end)),
-        "pm10_24h": _valid(standards.pm_24h_moving(series.get("pm10", {}), end)),
-        "pm25_24h": _valid(standards.pm_24h_moving(series.get("pm25", {}), end)),
-        "so2_24h": _valid(standards.pm_24h_moving(series.get("so2", {}), end)),
+        key: [
+            _valid(a) for a in standards.moving_averages(
+                series.get(pollutant, {}), ends, hours=n, min_valid=min_valid
+            )
+        ]
+        for key, (pollutant, n, min_valid) in _MOVING.items()
     }
 
 
 def hours(series: Mapping[str, Series], starts: Iterable[datetime]) -> list[AirHour]:
-    """Real-time AQI of each hour in ``starts`` that has at least one valid 1-h value."""
+    """Real-time AQI of each hour in ``starts`` that has at least one valid 1-h value, with
+    the rule set of its date: 2026 from the 1-h values alone, 2012 with the O3 8-h and PM
+    24-h moving averages (which reach into the previous day)."""
+    chosen = [
+        start for start in sorted(beijing(ts) for ts in starts)
+        if any(start in series.get(p, {}) for p in HOURLY_POLLUTANTS)
+    ]
+    rules_2012 = [
+        s for s in chosen if standards.air_rules_for(standards.beijing_day(s)) == "2012"
+    ]
+    moving = _moving(series, rules_2012)
+    position = {start: i for i, start in enumerate(rules_2012)}
     out = []
-    for start in sorted(beijing(ts) for ts in starts):
-        if not any(start in series.get(p, {}) for p in HOURLY_POLLUTANTS):
-            continue
-        values = hour_values(series, start)
+    for start in chosen:
+        values = {p: series.get(p, {}).get(start) for p in HOURLY_POLLUTANTS}
+        i = position.get(start)
+        if i is not None:
+            del values["pm10"], values["pm25"]
+            values.update((key, averages[i]) for key, averages in moving.items())
         out.append(AirHour(start, values, standards.hourly_aqi(values, hour_start=start)))
     return out
 

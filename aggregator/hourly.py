@@ -20,12 +20,12 @@ when the station reports them hourly.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from statistics import fmean
-from typing import Literal
+from typing import Literal, cast
 
 from aggregator import standards
 from aggregator.flags import is_valid_flag
@@ -97,26 +97,37 @@ def _combine(
 
 def hourly_values(kind: StationKind, samples: Iterable[Sample]) -> list[HourlyValue]:
     """Hourly values of one station's readings (any hours), sorted by time."""
-    groups: dict[tuple[str, datetime], dict[str, list[Sample]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    groups: dict[tuple[str, datetime], list[Sample]] = {}
+    hours: dict[datetime, datetime] = {}  # the parameters of a station share timestamps
     for s in samples:
-        if s.interval != "day":
-            groups[(s.parameter, hour_of(s.ts))][s.interval].append(s)
+        if s.interval == "day":
+            continue
+        hour = hours.get(s.ts)
+        if hour is None:
+            hour = hours[s.ts] = hour_of(s.ts)
+        group = groups.get((s.parameter, hour))
+        if group is None:
+            groups[(s.parameter, hour)] = [s]
+        else:
+            group.append(s)
     out: list[HourlyValue] = []
-    for (parameter, hour), by_interval in groups.items():
-        source = next(i for i in _PREFERENCE if i in by_interval)
-        used = by_interval[source]
-        bad = [s for s in used if not is_valid_flag(s.flag)]
+    source: HourSource
+    for (parameter, hour), group in groups.items():
+        if len(group) == 1:  # the usual case: one reading (hourly data), nothing to choose
+            source, used = cast(HourSource, group[0].interval), group  # "day" skipped above
+        else:
+            intervals = {s.interval for s in group}
+            source = next(i for i in _PREFERENCE if i in intervals)
+            used = [s for s in group if s.interval == source]
+        ok = [is_valid_flag(s.flag) for s in used]
         if source == "hour":
-            reading = used[-1]
-            valid = is_valid_flag(reading.flag)
-            value: float | None = reading.value if valid else None
+            valid = ok[-1]
+            value: float | None = used[-1].value if valid else None
         else:
             combined = _combine(kind, parameter, used)
             if combined is None:
                 continue
             value, valid = combined
-        out.append(HourlyValue(parameter, hour, value, valid, source, len(used), len(bad)))
-    out.sort(key=lambda h: (h.ts, h.parameter))
+        out.append(HourlyValue(parameter, hour, value, valid, source, len(ok), ok.count(False)))
+    out.sort(key=attrgetter("ts", "parameter"))
     return out

@@ -65,8 +65,8 @@ async def _station_and_regions(
     rows = station_days.StationRows([], [], [], [], [], [], [])
     known: dict[str, regions.KnownHours] = {}
     for sid, days in dirty.items():
-        hours = station_days.compute(infos[sid], days, samples.get(sid, []), rows)
-        known[sid] = regions.KnownHours(windows[sid], hours)
+        series = station_days.compute(infos[sid], days, samples.get(sid, []), rows)
+        known[sid] = regions.KnownHours(windows[sid], series)
     stats.add(await station_days.store(conn, dirty, rows, now))
     stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
     region_days: dict[regions.Region, set[date]] = defaultdict(set)

@@ -19,7 +19,6 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from aggregator import air, periods, standards, tables
-from aggregator.hourly import HourlyValue
 from aggregator.revisions import Row, SyncStats, sync_rows
 
 DAY = timedelta(days=1)
@@ -58,10 +57,10 @@ async def _region_stations(conn: AsyncConnection[Any], region: Region) -> list[s
 
 @dataclass(frozen=True, slots=True)
 class KnownHours:
-    """Hourly values a batch has just computed for a station, and the windows they cover."""
+    """Hourly series a batch has just computed for a station, and the windows they cover."""
 
     windows: Sequence[tuple[datetime, datetime]]
-    hours: Sequence[HourlyValue]
+    series: Mapping[str, air.Series]
 
     def covers(self, lo: datetime, hi: datetime) -> bool:
         return any(a <= lo and hi <= b for a, b in self.windows)
@@ -74,24 +73,27 @@ async def _hourly_series(
     """Each station's hourly series in [lo, hi): from this batch's own computation when it
     covers the range (the rollup of a neighbouring day may not be written yet), else from
     the hourly_values rollup."""
-    out: dict[str, list[HourlyValue]] = defaultdict(list)
+    out: dict[str, dict[str, air.Series]] = defaultdict(lambda: defaultdict(dict))
     from_db = []
     for sid in stations:
         k = known.get(sid)
         if k is not None and k.covers(lo, hi):
-            out[sid] = [h for h in k.hours if lo <= h.ts < hi]
+            out[sid] = {
+                p: {ts: v for ts, v in series.items() if lo <= ts < hi}
+                for p, series in k.series.items()
+            }
         else:
             from_db.append(sid)
     async with conn.cursor() as cur:
         await cur.execute(
             "SELECT station_id, parameter, ts, value FROM hourly_values"
             " WHERE station_id = ANY(%s) AND ts >= %s AND ts < %s AND valid"
-            " AND parameter = ANY(%s)",
+            " AND value IS NOT NULL AND parameter = ANY(%s)",
             (from_db, lo, hi, list(air.HOURLY_POLLUTANTS)),
         )
-        async for sid, parameter, ts, value in cur:
-            out[sid].append(HourlyValue(parameter, ts, value, True, "hour", 1, 0))
-    return {sid: air.series_by_parameter(hs) for sid, hs in out.items()}
+        for sid, parameter, ts, value in await cur.fetchall():
+            out[sid][parameter][air.beijing(ts)] = value
+    return out
 
 
 async def _station_days(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from psycopg import AsyncConnection, AsyncCursor, sql
@@ -75,10 +76,6 @@ def _key(table: IndicatorTable, row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(row[c] for c in table.key)
 
 
-def _adapt(table: IndicatorTable, row: Mapping[str, Any]) -> Row:
-    return {c: Jsonb(v) if c in table.json_columns else v for c, v in row.items()}
-
-
 async def sync_rows(
     conn: AsyncConnection[Any],
     table: IndicatorTable,
@@ -97,13 +94,14 @@ async def sync_rows(
         table=sql.Identifier(table.name),
         where=where,
     )
+    key = itemgetter(*table.key)  # keys stored and computed rows alike
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(select, params)
-        stored = {_key(table, r): r for r in await cur.fetchall() if in_scope(r)}
+        stored = {key(r): r for r in await cur.fetchall() if in_scope(r)}
     writes: list[Row] = []
     revisions: list[tuple[Any, ...]] = []
     for row in rows:
-        old = stored.pop(_key(table, row), None)
+        old = stored.pop(key(row), None)
         diff = changes(table, old, row) if old is not None else None
         if old is None:
             stats.inserted += 1
@@ -151,7 +149,11 @@ async def _upsert(
     cur: AsyncCursor[Any], table: IndicatorTable, cols: tuple[str, ...], rows: list[Row],
     now: datetime,
 ) -> None:
-    """COPY the rows into a per-transaction stage, then one INSERT … ON CONFLICT."""
+    """COPY the rows into a per-transaction stage, then one INSERT … ON CONFLICT.
+
+    Binary COPY: formatting text rows cost 4x as much (a full recompute writes millions).
+    It needs the column types, read from the catalogue; values are the same (floats exact).
+    """
     stage = sql.Identifier(f"stage_{table.name}")
     names = sql.SQL(", ").join(map(sql.Identifier, (*cols, "computed_at")))
     await cur.execute(
@@ -160,10 +162,21 @@ async def _upsert(
         ).format(stage, sql.Identifier(table.name))
     )
     await cur.execute(sql.SQL("DELETE FROM {}").format(stage))
-    async with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
+    await cur.execute(
+        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass",
+        (table.name,),
+    )
+    oids = {name: oid for name, oid in await cur.fetchall()}
+    values = itemgetter(*cols)
+    json = [i for i, c in enumerate(cols) if c in table.json_columns]
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
+    async with cur.copy(copy_sql) as copy:
+        copy.set_types([oids[c] for c in (*cols, "computed_at")])
         for row in rows:
-            adapted = _adapt(table, row)
-            await copy.write_row([*(adapted[c] for c in cols), now])
+            record = [*values(row), now]
+            for i in json:
+                record[i] = Jsonb(record[i])
+            await copy.write_row(record)
     await cur.execute(
         sql.SQL(
             "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "

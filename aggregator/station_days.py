@@ -79,7 +79,7 @@ async def load_samples(
             " JOIN readings r ON r.station_id = w.sid AND r.ts >= w.lo AND r.ts < w.hi",
             (sids, los, his),
         )
-        async for sid, parameter, interval, ts, value, flag in cur:
+        for sid, parameter, interval, ts, value, flag in await cur.fetchall():
             out[sid].append(Sample(parameter, interval, ts, value, flag))
     return out
 
@@ -99,9 +99,10 @@ class StationRows:
 
 def compute(
     info: StationInfo, days: Sequence[date], samples: Sequence[Sample], out: StationRows
-) -> list[HourlyValue]:
-    """Compute the rows of one station's dirty days into ``out`` (pure); returns the hourly
-    values of all the samples (dirty days and their neighbours)."""
+) -> dict[str, air.Series]:
+    """Compute the rows of one station's dirty days into ``out`` (pure); returns an air
+    station's hourly series over all the samples (dirty days and their neighbours, for its
+    regions), ``{}`` for other stations."""
     dirty = set(days)
     result = hourly_values(info.kind, samples)
     sid = info.station_id
@@ -114,30 +115,35 @@ def compute(
     ]
     out.excluded += _excluded_counts(sid, dirty, samples, result)
     if info.kind == "air":
-        _air(sid, dirty, result, out)
-    elif info.kind == "water":
+        return _air(sid, dirty, result, out)
+    if info.kind == "water":
         _water(info, in_dirty, out)
     else:
         _noise(info, dirty, in_dirty, out)
-    return result
+    return {}
 
 
 def _excluded_counts(
     sid: str, dirty: set[date], samples: Sequence[Sample], hours: Sequence[HourlyValue]
 ) -> list[tuple[str, date, str, str, int]]:
     """Flag-excluded readings per day, parameter and flag, among the readings each hour used."""
+    excluded = [s for s in samples if not is_valid_flag(s.flag)]
+    if not excluded:
+        return []
     used = {(h.parameter, h.ts): h.source for h in hours}
     counts: dict[tuple[date, str, str], int] = defaultdict(int)
-    for s in samples:
+    for s in excluded:
         day = standards.beijing_day(s.ts)
-        if day not in dirty or is_valid_flag(s.flag):
+        if day not in dirty:
             continue
         if used.get((s.parameter, hour_of(s.ts))) == s.interval:
             counts[(day, s.parameter, s.flag)] += 1
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
 
-def _air(sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows) -> None:
+def _air(
+    sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows
+) -> dict[str, air.Series]:
     series = air.series_by_parameter(hours)
     for day in sorted(dirty):
         result = air.station_day(series, day)
@@ -152,6 +158,7 @@ def _air(sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationR
             {"station_id": sid, "ts": hour.ts, **air.report_columns(hour.report),
              "concentrations": dict(hour.values)}
         )
+    return series
 
 
 def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) -> None:

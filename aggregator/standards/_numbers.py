@@ -30,6 +30,19 @@ def exact(value: Number) -> Fraction:
     return Fraction(d)
 
 
+def ratio(value: Number) -> tuple[int, int]:
+    """``exact(value)`` as (numerator, denominator > 0): the same number without building a
+    ``Fraction``, for the integer IAQI arithmetic of ``aqi.iaqi`` (hot: every station-hour)."""
+    if type(value) is float:  # the common case first; repr, as in ``exact``
+        if value != value or value in (float("inf"), float("-inf")):
+            raise StandardsError(f"not a finite number: {value!r}")
+        return Decimal(repr(value)).as_integer_ratio()
+    if type(value) is int:
+        return value, 1
+    f = exact(value)
+    return f.numerator, f.denominator
+
+
 def round_half_even(value: Number, places: int) -> Decimal:
     """GB/T 8170 rounding (四舍六入五成双) of the exact value to ``places`` decimals."""
     scaled = exact(value) * Fraction(10) ** places

@@ -1,7 +1,9 @@
 """AQI as HJ 633-2012 and HJ 633-2026 define it: IAQI by exact interpolation, then ceiling.
 
 Float arithmetic turns an exact 100 into 100.00000000000001 and the ceiling into 101, so the
-interpolation runs on ``Fraction`` (air.md §4.2). The tables are data (``aqi_tables.toml``).
+interpolation is exact (air.md §4.2): integer arithmetic on the concentration's numerator and
+denominator against breakpoints scaled to a common denominator, the ceiling by integer
+division. The tables are data (``aqi_tables.toml``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from aggregator.standards._numbers import Number, exact, round_half_even
+from aggregator.standards._numbers import Number, exact, ratio, round_half_even
 from aggregator.standards.air_time import beijing_day
 from aggregator.standards.errors import StandardsError
 from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet, air_rules_for
@@ -109,29 +111,55 @@ def iaqi(pollutant: Pollutant, period: Period, value: Number, rules: RuleSet) ->
     表1 notes 2, 3 — the report substitutes another average). Under HJ 633-2026 those cases
     count as 200 and 300 (表3 notes b, c).
     """
-    c = exact(value)
-    if c < 0:
+    return _iaqi(pollutant, period, value, rules)
+
+
+@lru_cache(maxsize=1 << 16, typed=True)
+def _iaqi(pollutant: Pollutant, period: Period, value: Number, rules: RuleSet) -> int | None:
+    """``iaqi``, cached per distinct value: a year of hourly reports has few distinct 1-h
+    concentrations. ``typed`` keeps e.g. the float 0.1 (read as 0.1) apart from the equal
+    binary ``Fraction`` (a different exact value)."""
+    n, d = ratio(value)
+    if n < 0:
         raise StandardsError(f"negative concentration {value!r} for {pollutant}")
     if rules == "2026":
-        c = Fraction(round_concentration(pollutant, value, rules))
-    column = _column(pollutant, period, rules)
-    top = column[-1][0]
-    if (pollutant, period) in (("so2", "1h"), ("o3", "8h")) and c > top:
-        if rules == "2012":
-            return None
-        return 200 if pollutant == "so2" else 300
-    if c > top:
+        n, d = round_concentration(pollutant, value, rules).as_integer_ratio()
+    scale, column = _scaled_column(pollutant, period, rules)
+    # c = n/d against a breakpoint b/scale: c <= b/scale  <=>  x <= b*d  with x = n*scale
+    x = n * scale
+    if x > column[-1][0] * d:
+        if (pollutant, period) in (("so2", "1h"), ("o3", "8h")):
+            if rules == "2012":
+                return None
+            return 200 if pollutant == "so2" else 300
         return ABOVE_TOP_IAQI
-    for (bp_lo, i_lo), (bp_hi, i_hi) in itertools.pairwise(column):
-        if c <= bp_hi:
-            return math.ceil(Fraction(i_hi - i_lo) / (bp_hi - bp_lo) * (c - bp_lo) + i_lo)
+    for (b_lo, i_lo), (b_hi, i_hi) in itertools.pairwise(column):
+        if x <= b_hi * d:
+            # formula (1): i_lo + (i_hi - i_lo)(c - b_lo)/(b_hi - b_lo), rounded up: -(-a // b)
+            return i_lo - (-(i_hi - i_lo) * (x - b_lo * d) // ((b_hi - b_lo) * d))
     raise AssertionError("unreachable: c <= top")  # pragma: no cover
+
+
+@cache
+def _scaled_column(
+    pollutant: str, period: str, rules: RuleSet
+) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """The column's breakpoints as integers over one common denominator ``scale``."""
+    column = _column(pollutant, period, rules)
+    scale = math.lcm(*(bp.denominator for bp, _ in column))
+    return scale, tuple((int(bp * scale), i) for bp, i in column)
 
 
 def category(aqi: int) -> Category:
     """The HJ 633 表2 band of an AQI value."""
     if aqi < 0:
         raise StandardsError(f"negative AQI {aqi}")
+    return _category(aqi)
+
+
+@cache
+def _category(aqi: int) -> Category:
+    """Built once per AQI value: every hourly report asks for one."""
     for row in _tables()["category"]:
         if "upper" not in row or aqi <= row["upper"]:
             return Category(
@@ -205,8 +233,8 @@ def _report(
     rules: RuleSet,
     known: frozenset[str],
 ) -> AqiReport:
-    unknown = sorted(set(values) - known)
-    if unknown:
+    if not known.issuperset(values):
+        unknown = sorted(set(values) - known)
         raise StandardsError(f"unknown {kind} AQI indicator(s): {', '.join(unknown)}")
     sub: dict[str, int] = {}
     missing: list[str] = []

@@ -17,6 +17,8 @@ from aggregator.standards import (
     hour_end_label,
     hour_valid,
     month_valid,
+    moving_average,
+    moving_averages,
     o3_8h,
     o3_daily_max_1h,
     o3_mda8,
@@ -176,3 +178,21 @@ def test_mda8_exceedance_branch_is_not_monotonic() -> None:
     assert o3_mda8(series, DAY).valid  # 3 windows, max 170 > 160
     worse = series | {start(DAY, 8): 0.0}
     assert not o3_mda8(worse, DAY).valid  # 4 windows, max 148.75 <= 160
+
+
+@given(
+    hours=st.dictionaries(st.integers(0, 80), st.one_of(st.none(), st.floats(0, 500)), max_size=80),
+    ends=st.lists(st.tuples(st.integers(-30, 110), st.sampled_from([0, 0, 0, 30])), max_size=30),
+    window=st.sampled_from([(8, 6), (24, 20)]),
+)
+def test_moving_averages_equal_moving_average(
+    hours: dict[int, float | None], ends: list[tuple[int, int]], window: tuple[int, int]
+) -> None:
+    """The one-pass version gives exactly the per-end values (UTC keys, Beijing ends, some
+    ends off the hour grid)."""
+    series = {start(DAY, 0) + h * H: v for h, v in hours.items()}
+    at = [(start(DAY, 0) + e * H + timedelta(minutes=m)).astimezone(BEIJING) for e, m in ends]
+    n, min_valid = window
+    assert moving_averages(series, at, hours=n, min_valid=min_valid) == [
+        moving_average(series, end, hours=n, min_valid=min_valid) for end in at
+    ]

@@ -299,3 +299,28 @@ def test_aqi_is_max_iaqi(
     r = daily_aqi(values, rules=rules)  # type: ignore[arg-type]
     assert r.aqi == max(1 if rules == "2026" else 0, *r.iaqi.values())
     assert all(r.iaqi[p] == r.aqi for p in r.primary)
+
+
+@given(
+    column=st.sampled_from(COLUMNS),
+    c=st.one_of(
+        st.floats(min_value=0, max_value=3000),
+        st.fractions(min_value=0, max_value=3000),
+        st.decimals(min_value=0, max_value=3000, places=6),
+        st.integers(min_value=0, max_value=3000),
+    ),
+)
+def test_iaqi_equals_the_exact_formula(
+    column: tuple[str, str, str], c: float | Fraction | Decimal | int
+) -> None:
+    """The integer arithmetic of ``iaqi`` is formula (1) on exact values, for every number
+    type (floats by their repr), cached or not."""
+    rules, pollutant, period = column
+    exact_c = Fraction(Decimal(repr(c))) if isinstance(c, float) else Fraction(c)
+    if rules == "2026":
+        exact_c = Fraction(round_concentration(pollutant, exact_c, rules))  # type: ignore[arg-type]
+    table = TABLES[rules][(pollutant, period)]
+    if exact_c > Fraction(table[-1]):
+        return  # above the table: the special cases are tested above
+    for _ in range(2):  # computed, then from the cache
+        assert iaqi(pollutant, period, c, rules) == oracle(table, exact_c)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +15,21 @@ from ingest.reading import Reading
 from ingest.writer import PartitionCache, write_readings
 
 HOUR = timedelta(hours=1)
+
+
+def daily_values(series: Mapping[str, Mapping[datetime, float | None]], day: date
+                 ) -> dict[str, float | None]:
+    """The daily-report inputs of ``day`` straight from the standards library: the tests'
+    oracle for what the aggregator stores (HJ 663 daily means, MDA8, daily max 1-h)."""
+    values: dict[str, float | None] = {}
+    for p in ("so2", "no2", "co", "pm10", "pm25"):
+        agg = standards.daily_mean(series[p], day)
+        values[p] = agg.value if agg.valid else None
+    mda8 = standards.o3_mda8(series["o3"], day)
+    values["o3_8h"] = mda8.value if mda8.valid else None
+    o3_1h = standards.o3_daily_max_1h(series["o3"], day)
+    values["o3_1h"] = o3_1h.value if o3_1h.valid else None
+    return values
 
 
 def day_hours(day: date) -> list[datetime]:

@@ -23,7 +23,7 @@ from aggregator import standards
 from aggregator.service import drain
 from envmon.cli import main
 from envmon.stations import Station
-from tests.aggregator.agg_support import add_stations, fetch
+from tests.aggregator.agg_support import add_stations, daily_values, fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -47,14 +47,7 @@ def expected_from_csv() -> tuple[standards.DayCounts, dict[str, float]]:
                                                            "o3")}
     day = date(YEAR, 1, 1)
     while day.year == YEAR:
-        values: dict[str, float | None] = {}
-        for p in ("so2", "no2", "co", "pm10", "pm25"):
-            agg = standards.daily_mean(series[p], day)
-            values[p] = agg.value if agg.valid else None
-        mda8 = standards.o3_mda8(series["o3"], day)
-        values["o3_8h"] = mda8.value if mda8.valid else None
-        o3_1h = standards.o3_daily_max_1h(series["o3"], day)
-        values["o3_1h"] = o3_1h.value if o3_1h.valid else None
+        values = daily_values(series, day)
         reports.append(standards.daily_aqi(values, day=day))
         for p, key in (("so2", "so2"), ("no2", "no2"), ("pm10", "pm10"), ("pm25", "pm25"),
                        ("co", "co"), ("o3", "o3_8h")):

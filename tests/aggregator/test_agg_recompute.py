@@ -21,6 +21,7 @@ from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import (
     add_stations,
+    daily_values,
     day_hours,
     fetch,
     write,
@@ -53,15 +54,7 @@ def expected_daily(readings: list[Reading], day: date) -> standards.AqiReport:
     for r in readings:
         if r.flag == "N":
             series[r.parameter][r.ts] = r.value
-    values: dict[str, float | None] = {}
-    for p in ("so2", "no2", "co", "pm10", "pm25"):
-        agg = standards.daily_mean(series[p], day)
-        values[p] = agg.value if agg.valid else None
-    mda8 = standards.o3_mda8(series["o3"], day)
-    values["o3_8h"] = mda8.value if mda8.valid else None
-    o3_1h = standards.o3_daily_max_1h(series["o3"], day)
-    values["o3_1h"] = o3_1h.value if o3_1h.valid else None
-    return standards.daily_aqi(values, day=day)
+    return standards.daily_aqi(daily_values(series, day), day=day)
 
 
 async def daily_row(conn: AsyncConnection[Any], sid: str, day: date) -> tuple[Any, ...]:

@@ -93,8 +93,10 @@ class Broker:
         return f"mqtt://{self.host}:{self.port}"
 
 
-def start_mosquitto(extra_config: str = "", project_config: bool = True) -> Broker:
-    """Start a Mosquitto process on a free loopback port (project config unless told not to)."""
+def start_mosquitto(extra_config: str = "", project_config: bool = True,
+                    anonymous: bool = True) -> Broker:
+    """Start a Mosquitto process on a free loopback port (project config unless told not to;
+    ``extra_config`` may add authentication and further listeners)."""
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(exe).exists():
         pytest.exit("mosquitto is not installed (apt-get install mosquitto)", returncode=3)
@@ -104,7 +106,8 @@ def start_mosquitto(extra_config: str = "", project_config: bool = True) -> Brok
     conf = workdir / "mosquitto.conf"
     conf.write_text(
         f"{base}\npersistence_location {workdir}/\nlistener {port} 127.0.0.1\n"
-        f"allow_anonymous true\nlog_dest file {workdir}/mosquitto.log\n{extra_config}\n"
+        f"allow_anonymous {str(anonymous).lower()}\nlog_dest file {workdir}/mosquitto.log\n"
+        f"{extra_config}\n"
     )
     os.chmod(workdir, 0o777)
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,

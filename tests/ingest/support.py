@@ -52,9 +52,12 @@ def air_messages(station: str, n: int, start: datetime | None = None,
 class Publisher:
     """QoS 1 publisher with a bounded window of unacknowledged messages."""
 
-    def __init__(self, host: str, port: int, window: int = 500) -> None:
+    def __init__(self, host: str, port: int, window: int = 500,
+                 username: str | None = None, password: str | None = None) -> None:
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2,
                                    client_id=f"test-pub-{os.getpid()}-{time.monotonic_ns()}")
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.max_inflight_messages_set(window)
         self._client.max_queued_messages_set(0)
         self._sem = threading.Semaphore(window)

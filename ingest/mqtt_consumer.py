@@ -245,9 +245,10 @@ class MqttConsumer:
             stop_wait.cancel()
 
     async def _wait_drained(self) -> None:
-        """Give the pipeline up to 15 s to commit (and so acknowledge) what it holds."""
+        """Give the pipeline up to 15 s to commit (and so acknowledge) what it holds,
+        including the batch it may be committing right now."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15.0
-        while self._pipeline.pending and loop.time() < deadline:  # noqa: ASYNC110
+        while not self._pipeline.idle and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await asyncio.sleep(0)  # run the scheduled PUBACK flush

@@ -91,6 +91,7 @@ class Pipeline:
         self._conn: AsyncConnection[Any] | None = None
         self.db_ready = False
         self.totals = WriteStats()
+        self._committing = False
 
     # -- intake -----------------------------------------------------------------------------
     def _put(self, item: _Item) -> None:
@@ -127,6 +128,11 @@ class Pipeline:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no batch being committed (all callbacks have run)."""
+        return not self._pending and not self._committing
 
     # -- committing ---------------------------------------------------------------------------
     async def _next_batch(self, stop: asyncio.Event) -> list[_Item]:
@@ -259,7 +265,14 @@ class Pipeline:
                 log.warning("database not reachable yet: %s", exc)
             while not (stop.is_set() and not self._pending):
                 batch = await self._next_batch(stop)
-                if batch and not await self._commit_with_retry(batch, stop, drain_deadline):
+                if not batch:
+                    continue
+                self._committing = True
+                try:
+                    done = await self._commit_with_retry(batch, stop, drain_deadline)
+                finally:
+                    self._committing = False
+                if not done:
                     log.warning("stopping with %d uncommitted messages (not acknowledged)",
                                 len(self._pending) + len(batch))
                     return

@@ -208,3 +208,30 @@ def test_hj212_packets_over_mqtt_through_envmon_ingest(
     while ingest.metric("envmon_ingest_duplicates_total") < 18:
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_sigterm_mid_stream_commits_then_acks(database_url: str, mqtt_broker: Broker) -> None:
+    """A clean stop acknowledges exactly what it committed: after a restart nothing is lost
+    and nothing is delivered twice (a kill -9, by contrast, yields duplicates)."""
+    sid, client = next(ids), next(ids)
+    register_air(database_url, [sid])
+    first = IngestProcess(database_url, mqtt_broker.url, client).start()
+    n = 20_000
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    sender = threading.Thread(target=pub.publish, args=(air_messages(sid, n),))
+    sender.start()
+    w = Waiter(database_url)
+    deadline = time.monotonic() + 60
+    while (w.scalar(ROWS, sid) or 0) < 6 * n // 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert first.stop() == 0  # SIGTERM while messages keep arriving
+    assert 0 < w.scalar(ROWS, sid) < 6 * n
+    sender.join(120)
+    pub.close()
+    second = IngestProcess(database_url, mqtt_broker.url, client).start()
+    try:
+        assert w.until(ROWS, 6 * n, sid, timeout=120) == 6 * n
+        assert second.metric("envmon_ingest_duplicates_total") == 0
+    finally:
+        assert second.stop() == 0

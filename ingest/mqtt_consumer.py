@@ -235,14 +235,27 @@ class MqttConsumer:
             await self._wait_drained()
             session_ = self._session
             if session_ is not None and not session_.closed.done():
-                session_._flush()
-                session_.send(wire.DISCONNECT_PACKET)
-                if session_.transport is not None:
-                    session_.transport.close()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(session_.closed), 5)
+                await self._disconnect(session_)
         finally:
             stop_wait.cancel()
+
+    @staticmethod
+    async def _disconnect(session: _Session) -> None:
+        """Last PUBACKs, DISCONNECT, then a half-close while still reading until the broker
+        closes. Closing outright with unread messages in our receive buffer makes the kernel
+        send a reset, and the broker may then drop PUBACKs it has not read yet (seen in
+        tests: "disconnected: Broken pipe" and the last acknowledged batch delivered again)."""
+        session._flush()
+        session.send(wire.DISCONNECT_PACKET)
+        transport = session.transport
+        if transport is None:
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        try:
+            await asyncio.wait_for(asyncio.shield(session.closed), 5)
+        except TimeoutError:
+            transport.abort()
 
     async def _wait_drained(self) -> None:
         """Give the pipeline up to 15 s to commit (and so acknowledge) what it holds,

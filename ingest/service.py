@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 from typing import Any
@@ -21,15 +22,10 @@ from ingest.router import Router, station_decoders
 
 log = logging.getLogger(__name__)
 
-_metrics: IngestMetrics | None = None
-
-
+@functools.cache
 def process_metrics() -> IngestMetrics:
     """The metrics of this process (one set on the default registry)."""
-    global _metrics
-    if _metrics is None:
-        _metrics = IngestMetrics()
-    return _metrics
+    return IngestMetrics()
 
 
 def _tune_gc() -> None:

@@ -4,6 +4,7 @@ ingest pipeline, the TCP server, and (standalone) the metrics/health endpoint.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -21,15 +22,10 @@ from ingest.service import process_metrics
 
 log = logging.getLogger(__name__)
 
-_gateway_metrics: GatewayMetrics | None = None
-
-
+@functools.cache
 def process_gateway_metrics() -> GatewayMetrics:
     """The gateway metrics of this process (one set on the default registry)."""
-    global _gateway_metrics
-    if _gateway_metrics is None:
-        _gateway_metrics = GatewayMetrics()
-    return _gateway_metrics
+    return GatewayMetrics()
 
 
 def gateway_settings(settings: Settings) -> GatewaySettings:

@@ -1,0 +1,573 @@
+"""Air AQI of many hours and days at once: numpy on dense hour grids, bit-for-bit equal to
+``aggregator.air`` and ``aggregator.standards`` (which stay the reference).
+
+A :class:`Grid` holds one station's (or region's) valid hourly values of the six pollutants on
+consecutive Beijing hours, NaN where the dict series has no value. :func:`hourly`,
+:func:`daily`, :func:`region_grid` and :func:`region_daily` return what ``air.hours``,
+``air.station_day``, ``air.region_series`` and ``air.region_day`` return, as arrays.
+
+Why the vector path is exact, and when it falls back (``FALLBACKS`` counts every fallback):
+
+* **Means** (GB 3095 表4 daily means, HJ 633-2012 §5.1 moving averages, HJ 663 §6.1.2 MDA8,
+  HJ 663 表A.1 city means): the library computes ``math.fsum(v) / n``; ``fsum`` is the
+  correctly rounded (half-even) sum of the exact binary values, order-free. When every value
+  is integer-valued and the absolute sum is below 2**52, every partial sum is an integer that
+  float64 holds exactly, so ``numpy.sum``/``cumsum`` is that exact sum in any order. Otherwise
+  a TwoSum chain (error-free: ``s + Σe`` is the exact sum), whose errors ``e`` are summed by a
+  second TwoSum chain (``E + Σe2 == Σe``), gives ``r + t == s + E`` exactly with
+  ``r = fl(s + E)``, so the exact sum is ``r + t + Σe2``. It rounds to ``r`` (half-even ties
+  included) when ``Σe2 == 0`` or when ``|t| + Σ|e2|`` stays short of half the gap to ``r``'s
+  neighbour; only the other (rare) sums are recomputed by ``math.fsum``
+  (``FALLBACKS["fsum"]``). The division by ``n`` is the same IEEE division in numpy as in
+  Python.
+* **IAQI** (HJ 633 formula 1, rounded up): the library reads a float by its ``repr`` (shortest
+  round-tripping decimal). A float ``c`` with ``fl(k / 10**4) == c`` for an integer
+  ``|k| < 10**15`` *is* ``k / 10**4`` for ``repr`` (two different decimals of <= 15
+  significant digits never round to one double), so those go through exact int64 arithmetic
+  against the breakpoints scaled like ``aqi._scaled_column``, ceiling by floor division.
+  Other floats (means such as 45.291666666666664) use the float formula, whose error is below
+  1e-10 here; an element within 1e-6 of an integer IAQI, or within 1e-9 (relative) of a
+  breakpoint, is recomputed by ``standards.iaqi`` (``FALLBACKS["iaqi"]``). Such means never
+  hit it: their exact IAQI is a fraction with a denominator <= 7·24 away from any integer.
+* **2026 rounding** (GB/T 8170 half-even, HJ 633-2026 §4.2): on ``k`` exactly; for other
+  floats by the fraction of ``c·10**places``, and within 1e-6 of one half via
+  ``standards.iaqi`` (``FALLBACKS["iaqi"]``).
+* **Special rows** (HJ 633-2012 表1 notes 2, 3: SO2 1-h > 800, O3 8-h > 800) are computed by
+  ``standards.hourly_aqi`` / ``daily_aqi`` row by row (``FALLBACKS["report"]``).
+
+Differences to the dict functions, by design: a ``None`` in a dict series counts as absent
+(``air.hours`` would report an hour whose only key maps to ``None``; ``series_by_parameter``
+never stores one), and the grid assumes Beijing's fixed UTC+8 (no DST since 1991).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from aggregator import air, standards
+from aggregator.standards import Period, Pollutant
+from aggregator.standards import aqi as _aqi
+from aggregator.standards.air_time import HOUR, day_start
+from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+Bool = npt.NDArray[np.bool_]
+
+POLLUTANTS = ("so2", "no2", "co", "o3", "pm10", "pm25")
+HOURLY_INDICATORS = ("so2", "no2", "co", "o3", "pm10", "pm25", "o3_8h", "pm10_24h", "pm25_24h")
+HOURLY_CONCENTRATIONS = (*HOURLY_INDICATORS, "so2_24h")
+DAILY_INDICATORS = ("so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
+
+#: Why the fast path was left: "fsum" (a sum), "iaqi" (one IAQI), "report" (one report row).
+FALLBACKS: Counter[str] = Counter()
+
+_DAY = timedelta(days=1)
+_UTC8 = timedelta(hours=8)
+_EXACT_BELOW = 2.0**52
+_TEN4 = 10_000
+#: Rows of the 2012 real-time report's moving averages (HJ 633-2012 §5.1): column ->
+#: (pollutant row, hours, minimum valid hours) — the same table as ``air._MOVING``.
+_MOVING = {
+    "o3_8h": (3, 8, standards.O3_8H_MIN_HOURS),
+    "pm10_24h": (4, 24, standards.PM_24H_MOVING_MIN_HOURS),
+    "pm25_24h": (5, 24, standards.PM_24H_MOVING_MIN_HOURS),
+    "so2_24h": (0, 24, standards.PM_24H_MOVING_MIN_HOURS),
+}
+_HOURLY_COLUMNS: dict[RuleSet, tuple[str, ...]] = {
+    "2012": ("so2", "no2", "co", "o3", "o3_8h", "pm10_24h", "pm25_24h", "so2_24h"),
+    "2026": POLLUTANTS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """Valid hourly values of one station or region on consecutive Beijing hours."""
+
+    start: datetime  # aware, 00:00 Beijing of the first day
+    values: F64  # float64[len(POLLUTANTS), n_hours]; NaN = no valid value; n_hours % 24 == 0
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.start.utcoffset() is None:
+            raise ValueError(f"grid start must be timezone-aware: {self.start!r}")
+        local = self.start.astimezone(standards.BEIJING)
+        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+            raise ValueError(f"grid start must be 00:00 Beijing: {self.start!r}")
+        shape = self.values.shape
+        if self.values.dtype != np.float64 or len(shape) != 2 or shape[0] != len(POLLUTANTS):
+            raise ValueError(f"grid values must be float64[{len(POLLUTANTS)}, n], got {shape}")
+        if shape[1] % 24:
+            raise ValueError(f"grid must cover whole days, got {shape[1]} hours")
+        end = local + shape[1] * HOUR
+        if local.utcoffset() != _UTC8 or end.utcoffset() != _UTC8:
+            raise ValueError("grid hours must all be UTC+8 (Beijing has no DST since 1991)")
+
+    @property
+    def n_hours(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def first_day(self) -> date:
+        return self.start.astimezone(standards.BEIJING).date()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Reports:
+    """AQI reports of consecutive periods (hours, or Beijing days) as arrays.
+
+    Rows without a report (``present`` False) have aqi -1, no IAQI, primary 0, complete False
+    and NaN values.
+    """
+
+    rules: list[RuleSet]  # per period, by its Beijing day
+    present: Bool  # hourly: >= 1 valid 1-h value of the six pollutants; daily: all True
+    aqi: I32  # -1 = NA (report.aqi is None)
+    iaqi: I32  # [n, len(indicators)]; -1 = not in report.iaqi
+    primary: I32  # bit i set = indicators[i] is a primary pollutant
+    complete: Bool  # nothing missing
+    values: F64  # [n, len(columns)]; NaN = None or not part of this report
+    indicators: tuple[str, ...]  # HOURLY_INDICATORS or DAILY_INDICATORS
+    columns: tuple[str, ...]  # HOURLY_CONCENTRATIONS or DAILY_INDICATORS
+    kind: Literal["daily", "hourly"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportView:
+    """One report in the reference's terms, for comparisons (see :func:`report_at`)."""
+
+    rules: RuleSet
+    aqi: int | None
+    iaqi: dict[str, int]
+    primary: tuple[str, ...]
+    complete: bool
+    values: dict[str, float | None]
+
+    @staticmethod
+    def of(report: standards.AqiReport, values: Mapping[str, float | None]) -> ReportView:
+        """The view of a reference report and the values it was computed from."""
+        return ReportView(
+            report.rules, report.aqi, dict(report.iaqi), report.primary, report.complete,
+            dict(values),
+        )
+
+
+def report_at(reports: Reports, i: int) -> ReportView | None:
+    """Row ``i`` as the reference would give it; None where no report exists."""
+    if not reports.present[i]:
+        return None
+    rules = reports.rules[i]
+    columns = DAILY_INDICATORS if reports.kind == "daily" else _HOURLY_COLUMNS[rules]
+    row = reports.values[i]
+    values = {}
+    for c in columns:
+        v = float(row[reports.columns.index(c)])
+        values[c] = None if math.isnan(v) else v
+    aqi = int(reports.aqi[i])
+    bits = int(reports.primary[i])
+    return ReportView(
+        rules,
+        None if aqi < 0 else aqi,
+        {k: int(v) for k, v in zip(reports.indicators, reports.iaqi[i], strict=True) if v >= 0},
+        tuple(k for b, k in enumerate(reports.indicators) if bits >> b & 1),
+        bool(reports.complete[i]),
+        values,
+    )
+
+
+# ---- grids <-> dict series ------------------------------------------------------------------
+
+
+def grid_from_series(series: Mapping[str, air.Series], start: datetime, n_days: int) -> Grid:
+    """The grid of ``n_days`` Beijing days from ``start`` (00:00 Beijing). Values outside those
+    days are left out; ``None`` counts as absent; a key between two hours is an error."""
+    start = start.astimezone(standards.BEIJING)
+    n = n_days * 24
+    values = np.full((len(POLLUTANTS), n), np.nan)
+    t0 = start.timestamp()
+    for row, p in enumerate(POLLUTANTS):
+        items = [(ts, v) for ts, v in series.get(p, {}).items() if v is not None]
+        if not items:
+            continue
+        offsets = np.fromiter(((ts.timestamp() - t0) for ts, _ in items), np.float64, len(items))
+        idx = offsets / 3600.0
+        whole = np.rint(idx)
+        if np.any(whole != idx):
+            raise ValueError(f"{p}: series keys must be whole hours from {start.isoformat()}")
+        inside = (whole >= 0) & (whole < n)
+        vals = np.fromiter((float(v) for _, v in items), np.float64, len(items))
+        values[row, whole[inside].astype(np.int64)] = vals[inside]
+    return Grid(start, values)
+
+
+def series_from_grid(grid: Grid) -> dict[str, air.Series]:
+    """The dict series of a grid (keys: aware Beijing hour starts), for tests and fallbacks."""
+    start = grid.start.astimezone(standards.BEIJING)
+    out: dict[str, air.Series] = {}
+    for row, p in enumerate(POLLUTANTS):
+        idx = np.flatnonzero(~np.isnan(grid.values[row]))
+        out[p] = {start + int(i) * HOUR: float(grid.values[row, i]) for i in idx}
+    return out
+
+
+# ---- exact sums (== math.fsum) --------------------------------------------------------------
+
+
+def _integral(x: F64) -> bool:
+    """All integer-valued with an absolute total below 2**52: numpy sums are then exact."""
+    return bool(np.all(x == np.trunc(x))) and float(np.abs(x).sum()) < _EXACT_BELOW
+
+
+def _two_sum(a: F64, b: F64) -> tuple[F64, F64]:
+    """Knuth's TwoSum: ``s = fl(a + b)`` and ``e`` with ``a + b == s + e`` exactly."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _exact_sums(x: F64) -> F64:
+    """``math.fsum`` over axis 0 of a finite array (see the module docstring for the proof)."""
+    m = x.shape[0]
+    if m == 0:
+        return np.zeros(x.shape[1:])
+    if _integral(x):
+        return np.asarray(x.sum(axis=0) + 0.0, dtype=np.float64)
+    s = x[0] + 0.0
+    e_sum = np.zeros_like(s)
+    e2_abs = np.zeros_like(s)
+    for j in range(1, m):
+        s, e = _two_sum(s, x[j])  # s_old + x_j == s + e exactly
+        e_sum, e2 = _two_sum(e_sum, e)
+        e2_abs += np.abs(e2)
+    r, t = _two_sum(s, e_sum)  # exact sum == r + t + Σe2
+    bound = (1 + m * 2.0**-52) * e2_abs  # >= |Σe2|
+    up = np.nextafter(r, np.inf) - r
+    down = r - np.nextafter(r, -np.inf)
+    ok = (bound == 0) | ((t + bound < up / 2) & (t - bound > -down / 2))
+    if not np.all(ok):
+        bad = np.argwhere(~ok)
+        FALLBACKS["fsum"] += len(bad)
+        for index in map(tuple, bad):
+            r[index] = math.fsum(x[(slice(None), *index)].tolist())
+    return np.asarray(r, dtype=np.float64)
+
+
+def _window_sums(z: F64, n: int) -> F64:
+    """Exact sums of the ``n``-hour windows of ``z`` (no NaN), window ``i`` = ``z[i:i+n]``."""
+    if _integral(z):
+        cs = np.concatenate(([0.0], np.cumsum(z)))
+        return np.asarray(cs[n:] - cs[:-n], dtype=np.float64)
+    view = np.lib.stride_tricks.sliding_window_view(z, n, axis=-1)
+    return _exact_sums(np.moveaxis(view, -1, 0))
+
+
+def _means(sums: F64, counts: npt.NDArray[np.int64], min_valid: int) -> F64:
+    """sum / n where n >= min_valid (and n > 0), else NaN: the library's valid means."""
+    out = np.full(sums.shape, np.nan)
+    ok = (counts >= max(min_valid, 1))
+    np.divide(sums, counts, out=out, where=ok)
+    return out
+
+
+def _moving_means(x: F64, n: int, min_valid: int, lo: int, hi: int) -> F64:
+    """Valid ``n``-hour moving means of the windows ending with hours lo..hi-1 (HJ 663 label
+    = hour end); hours before index 0 are missing (HJ 633-2012 §5.1, GB 3095 表4)."""
+    if hi <= lo:
+        return np.zeros(0)
+    first = lo - n + 1
+    seg = x[max(first, 0) : hi]
+    if first < 0:
+        seg = np.concatenate((np.full(-first, np.nan), seg))
+    valid = ~np.isnan(seg)
+    z = np.where(valid, seg, 0.0)
+    cv = np.concatenate(([0], np.cumsum(valid, dtype=np.int64)))
+    counts = cv[n:] - cv[:-n]
+    return _means(_window_sums(z, n), counts, min_valid)
+
+
+def _day_means(x: F64, min_hours: int = 20) -> F64:
+    """Daily means of ``x`` [days, 24]: >= 20 valid hours (GB 3095 表4)."""
+    valid = ~np.isnan(x)
+    sums = _exact_sums(np.where(valid, x, 0.0).T)
+    return _means(sums, valid.sum(axis=1, dtype=np.int64), min_hours)
+
+
+def _o3_daily(o3: F64) -> tuple[F64, F64]:
+    """O3 MDA8 (HJ 663 §6.1.2: windows ending 08:00..24:00, >= 6 h each, >= 14 windows or
+    max > 160) and daily max 1-h (>= 20 h) of ``o3`` [days, 24]."""
+    valid = ~np.isnan(o3)
+    z = np.where(valid, o3, 0.0)
+    windows = np.lib.stride_tricks.sliding_window_view(z, 8, axis=1)  # [days, 17, 8]
+    sums = _exact_sums(np.moveaxis(windows, -1, 0))
+    cv = np.concatenate((np.zeros((o3.shape[0], 1), np.int64),
+                         np.cumsum(valid, axis=1, dtype=np.int64)), axis=1)
+    counts = cv[:, 8:] - cv[:, :-8]
+    means = _means(sums, counts, standards.O3_8H_MIN_HOURS)
+    ok = ~np.isnan(means)
+    n_windows = ok.sum(axis=1)
+    best = np.where(ok, means, -np.inf).max(axis=1)
+    mda8 = np.where((n_windows > 0) & ((n_windows >= 14) | (best > 160)), best, np.nan)
+    hours = valid.sum(axis=1)
+    top = np.where(valid, o3, -np.inf).max(axis=1)
+    max_1h = np.where(hours >= standards.O3_1H_MAX_MIN_HOURS, top, np.nan)
+    return np.asarray(mda8, np.float64), np.asarray(max_1h, np.float64)
+
+
+# ---- IAQI -------------------------------------------------------------------------------------
+
+
+def _library_iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, value: float) -> int:
+    FALLBACKS["iaqi"] += 1
+    result = standards.iaqi(pollutant, period, float(value), rules)
+    return -2 if result is None else result
+
+
+def _iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, c: F64) -> I64:
+    """IAQI of each concentration (HJ 633 formula 1, rounded up): -1 for NaN, -2 where
+    HJ 633-2012 gives none (SO2 1-h > 800, O3 8-h > 800; 表1 notes 2, 3)."""
+    out = np.full(c.shape, -1, np.int64)
+    where = np.flatnonzero(~np.isnan(c))
+    if not len(where):
+        return out
+    x = c[where]
+    for v in x[x < 0]:  # the library's error for a negative concentration
+        standards.iaqi(pollutant, period, float(v), rules)
+    scale, column = _aqi._scaled_column(pollutant, period, rules)
+    bps = np.array([b for b, _ in column], np.int64)
+    levels = np.array([i for _, i in column], np.int64)
+    special = (pollutant, period) in (("so2", "1h"), ("o3", "8h"))
+    above_top = (-2 if rules == "2012" else 200 if pollutant == "so2" else 300) if special else 500
+
+    # exact decimals of <= 4 places: repr(c) == k / 10**4
+    k = np.rint(x * _TEN4)
+    exact = (np.abs(k) * scale < 1e15) & (k / _TEN4 == x)
+    res = np.full(len(x), -1, np.int64)
+    lib = np.zeros(len(x), np.bool_)
+    kk = np.where(exact, k, 0.0).astype(np.int64)
+    if rules == "2026":  # GB/T 8170 half-even to integers (CO to 0.1), HJ 633-2026 §4.2
+        places = 1 if pollutant == "co" else 0
+        unit = 10 ** (4 - places)
+        q, rest = np.divmod(kk, unit)
+        q += (rest > unit // 2) | ((rest == unit // 2) & (q % 2 == 1))
+        y = np.minimum(x, 1e12) * 10**places  # far above every top breakpoint either way
+        floor = np.floor(y)
+        frac = y - floor
+        lib = ~exact & (np.abs(frac - 0.5) < 1e-6)
+        q = np.where(exact, q, (floor + (frac > 0.5)).astype(np.int64))
+        kk = q * unit
+        exact = ~lib
+    # exact path: c = kk / 10**4 against breakpoints b / scale
+    xs = kk * scale
+    bs = bps * _TEN4
+    j = np.clip(np.searchsorted(bs, xs, side="left") - 1, 0, len(bs) - 2)
+    b_lo, b_hi, i_lo, i_hi = bs[j], bs[j + 1], levels[j], levels[j + 1]
+    value = i_lo - ((-(i_hi - i_lo) * (xs - b_lo)) // (b_hi - b_lo))
+    res = np.where(exact, np.where(xs > bs[-1], above_top, value), res)
+    # float path (2012 only: means that are no short decimal)
+    rest_idx = np.flatnonzero(~exact & ~lib)
+    if len(rest_idx):
+        xf = x[rest_idx]
+        bf = bps / scale
+        jf = np.clip(np.searchsorted(bf, xf, side="left") - 1, 0, len(bf) - 2)
+        f_lo, f_hi = bf[jf], bf[jf + 1]
+        v = levels[jf] + (levels[jf + 1] - levels[jf]) * (xf - f_lo) / (f_hi - f_lo)
+        near_bp = np.any(
+            np.abs(xf[:, None] - bf[None, :]) <= 1e-9 * np.maximum(bf, 1.0)[None, :], axis=1
+        )
+        near_int = np.abs(v - np.rint(v)) < 1e-6
+        above = xf > bf[-1]
+        fallback = near_bp | (~above & near_int)
+        res[rest_idx] = np.where(above, above_top, np.ceil(v)).astype(np.int64)
+        lib[rest_idx[fallback]] = True
+    for i in np.flatnonzero(lib):
+        res[i] = _library_iaqi(pollutant, period, rules, float(x[i]))
+    out[where] = res
+    return out
+
+
+# ---- reports --------------------------------------------------------------------------------
+
+
+def _empty_reports(
+    kind: Literal["daily", "hourly"], rules: list[RuleSet], values: F64, present: Bool
+) -> Reports:
+    indicators = DAILY_INDICATORS if kind == "daily" else HOURLY_INDICATORS
+    columns = DAILY_INDICATORS if kind == "daily" else HOURLY_CONCENTRATIONS
+    n = len(rules)
+    return Reports(
+        rules=rules,
+        present=present,
+        aqi=np.full(n, -1, np.int32),
+        iaqi=np.full((n, len(indicators)), -1, np.int32),
+        primary=np.zeros(n, np.int32),
+        complete=np.zeros(n, np.bool_),
+        values=values,
+        indicators=indicators,
+        columns=columns,
+        kind=kind,
+    )
+
+
+def _fill(out: Reports, rows: npt.NDArray[np.intp], rules: RuleSet) -> None:
+    """Compute the reports of ``rows`` (all of one rule set) into ``out`` (HJ 633 §5, 2026
+    §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when something is missing and AQI <= 100;
+    primary pollutants when AQI > 50)."""
+    if not len(rows):
+        return
+    spec = (_aqi._DAILY if out.kind == "daily" else _aqi._HOURLY)[rules]
+    keys = list(spec)
+    cols = [out.indicators.index(k) for k in keys]
+    vals = out.values[rows]
+    sub = np.stack(
+        [_iaqi(pol, per, rules, vals[:, out.columns.index(k)]) for k, (pol, per) in spec.items()],
+        axis=1,
+    )
+    special = np.any(sub == -2, axis=1)
+    has = sub >= 0
+    missing = np.any(sub == -1, axis=1)
+    top = np.where(has, sub, -1).max(axis=1)
+    if rules == "2026":
+        top = np.where(top >= 0, np.maximum(top, 1), top)
+    aqi = np.where((top < 0) | (missing & (top <= 100)), -1, top)
+    bits = np.array([1 << c for c in cols], np.int64)
+    primary = np.where((sub == top[:, None]) & ((aqi > 50)[:, None]), bits[None, :], 0).sum(1)
+    full = np.full((len(rows), len(out.indicators)), -1, np.int64)
+    full[:, cols] = np.where(has, sub, -1)
+    out.aqi[rows] = aqi
+    out.iaqi[rows] = full
+    out.primary[rows] = primary
+    out.complete[rows] = ~missing
+    for r in rows[special]:
+        _fill_by_library(out, int(r), rules)
+
+
+def _fill_by_library(out: Reports, row: int, rules: RuleSet) -> None:
+    """One report row by the standards library (the rare HJ 633-2012 表1 note 2/3 cases)."""
+    FALLBACKS["report"] += 1
+    view = report_at(out, row)
+    assert view is not None
+    if out.kind == "daily":
+        report = standards.daily_aqi(view.values, rules=rules)
+    else:
+        report = standards.hourly_aqi(view.values, rules=rules)
+    out.aqi[row] = -1 if report.aqi is None else report.aqi
+    out.iaqi[row] = [report.iaqi.get(k, -1) for k in out.indicators]
+    out.primary[row] = sum(1 << out.indicators.index(k) for k in report.primary)
+    out.complete[row] = report.complete
+
+
+def _split(first_day: date, first: int, count: int, per_day: int) -> int:
+    """Periods [first, first + count) before the 2026 rule switch (by Beijing day)."""
+    switch = (AIR_RULES_SWITCH - first_day).days * per_day
+    return min(max(switch - first, 0), count)
+
+
+def _rules(n12: int, count: int) -> list[RuleSet]:
+    old: RuleSet = "2012"
+    new: RuleSet = "2026"
+    return [old] * n12 + [new] * (count - n12)
+
+
+def _check_range(first: int, count: int, n: int) -> None:
+    if first < 0 or count < 0 or first + count > n:
+        raise ValueError(f"range [{first}, {first + count}) outside the grid's [0, {n})")
+
+
+def hourly(grid: Grid, first: int, count: int) -> Reports:
+    """Real-time reports of grid hours [first, first + count), as ``air.hours``: 2012 hours
+    with the O3 8-h and PM/SO2 24-h moving averages (HJ 633-2012 §5.1, which may reach back
+    before ``first`` within the grid; hours before the grid are missing), 2026 hours from the
+    six 1-h values (HJ 633-2026 §4.2)."""
+    _check_range(first, count, grid.n_hours)
+    v = grid.values
+    n12 = _split(grid.first_day, first, count, 24)
+    values = np.full((count, len(HOURLY_CONCENTRATIONS)), np.nan)
+    if n12:
+        values[:n12, 0:4] = v[0:4, first : first + n12].T
+        for key, (row, n, min_valid) in _MOVING.items():
+            values[:n12, HOURLY_CONCENTRATIONS.index(key)] = _moving_means(
+                v[row], n, min_valid, first, first + n12
+            )
+    values[n12:, 0:6] = v[:, first + n12 : first + count].T
+    present = ~np.all(np.isnan(v[:, first : first + count]), axis=0)
+    values[~present] = np.nan
+    out = _empty_reports("hourly", _rules(n12, count), values, present)
+    rows = np.flatnonzero(present)
+    _fill(out, rows[rows < n12], "2012")
+    _fill(out, rows[rows >= n12], "2026")
+    return out
+
+
+def _daily_reports(first_day: date, values: F64) -> Reports:
+    count = values.shape[0]
+    n12 = _split(first_day, 0, count, 1)
+    out = _empty_reports("daily", _rules(n12, count), values, np.ones(count, np.bool_))
+    rows = np.arange(count)
+    _fill(out, rows[:n12], "2012")
+    _fill(out, rows[n12:], "2026")
+    return out
+
+
+def _o3_columns(grid: Grid, first_day: int, count: int, values: F64) -> None:
+    o3 = grid.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)
+    values[:, 5], values[:, 6] = _o3_daily(o3)
+
+
+def daily(grid: Grid, first_day: int, count: int) -> Reports:
+    """Daily reports of grid days [first_day, first_day + count), as ``air.station_day``:
+    24-h means (>= 20 h, GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
+    _check_range(first_day, count, grid.n_hours // 24)
+    x = grid.values[:, first_day * 24 : (first_day + count) * 24].reshape(6, count, 24)
+    values = np.full((count, len(DAILY_INDICATORS)), np.nan)
+    for col, p in enumerate(air.DAILY_MEANS):
+        values[:, col] = _day_means(x[POLLUTANTS.index(p)])
+    _o3_columns(grid, first_day, count, values)
+    return _daily_reports(grid.first_day + first_day * _DAY, values)
+
+
+def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
+    """The region's hourly grid (per hour and pollutant the mean of the stations with a valid
+    value, HJ 663 表A.1 / ``air.region_series``) and the number of stations with any valid
+    value in each hour. All grids must share start and length."""
+    if not grids:
+        raise ValueError("a region needs at least one station grid")
+    start, n = grids[0].start, grids[0].n_hours
+    if any(g.start != start or g.n_hours != n for g in grids):
+        raise ValueError("station grids must share start and length")
+    stack = np.stack([g.values for g in grids])  # [stations, 6, hours]
+    valid = ~np.isnan(stack)
+    counts = valid.sum(axis=0, dtype=np.int64)
+    z = np.where(valid, stack, 0.0)
+    values = np.full((len(POLLUTANTS), n), np.nan)
+    for row in range(len(POLLUTANTS)):
+        values[row] = _means(_exact_sums(z[:, row]), counts[row], 1)
+    n_stations = valid.any(axis=1).sum(axis=0).astype(np.int32)
+    return Grid(start, values), n_stations
+
+
+def region_daily(station_values: F64, region: Grid, first_day: int, count: int) -> Reports:
+    """Daily reports of a region, as ``air.region_day``: SO2/NO2/CO/PM the mean of the
+    stations' valid daily values (``station_values`` [stations, count, 5] in
+    ``DAILY_INDICATORS[:5]`` order, NaN = None; HJ 663 表A.1), O3 from ``region``'s hours."""
+    _check_range(first_day, count, region.n_hours // 24)
+    if station_values.ndim != 3 or station_values.shape[1:] != (count, 5):
+        raise ValueError(f"station_values must be [stations, {count}, 5]")
+    valid = ~np.isnan(station_values)
+    sums = _exact_sums(np.where(valid, station_values, 0.0))
+    values = np.full((count, len(DAILY_INDICATORS)), np.nan)
+    values[:, :5] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1)
+    _o3_columns(region, first_day, count, values)
+    return _daily_reports(region.first_day + first_day * _DAY, values)
+
+
+def day_start_of(grid: Grid, day: int) -> datetime:
+    """00:00 Beijing of grid day ``day`` (the start of its hour ``24 * day``)."""
+    return day_start(grid.first_day + day * _DAY)

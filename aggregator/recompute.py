@@ -18,7 +18,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aggregator import queue, regions, station_days
+from aggregator import hour_readings, queue, regions, station_days
+from aggregator.air_grid import Grid
 from aggregator.revisions import SyncStats
 from envmon import db
 
@@ -61,12 +62,12 @@ async def _station_and_regions(
 ) -> SyncStats:
     stats = SyncStats()
     windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
-    samples = await station_days.load_samples(conn, windows)
+    readings = await hour_readings.load(conn, windows)
     rows = station_days.StationRows([], [], [], [], [], [], [])
-    known: dict[str, regions.KnownHours] = {}
+    known: dict[str, list[Grid]] = {}
     for sid, days in dirty.items():
-        series = station_days.compute(infos[sid], days, samples.get(sid, []), rows)
-        known[sid] = regions.KnownHours(windows[sid], series)
+        known[sid] = station_days.compute(
+            infos[sid], days, windows[sid], readings.get(sid), rows)
     stats.add(await station_days.store(conn, dirty, rows, now))
     stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
     region_days: dict[regions.Region, set[date]] = defaultdict(set)

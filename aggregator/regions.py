@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from psycopg import AsyncConnection, sql
-from psycopg.rows import dict_row
 
-from aggregator import air, periods, standards, tables
+from aggregator import air, air_grid, hour_readings, periods, station_days, tables
+from aggregator.air_grid import POLLUTANTS, Grid
+from aggregator.hour_blocks import REGION_HOURS, HourBlocks, sync_blocks
+from aggregator.hourly import HourlyValue
 from aggregator.revisions import Row, SyncStats, sync_rows
 
 DAY = timedelta(days=1)
@@ -42,8 +45,12 @@ def regions_of(city: str, county: str) -> list[Region]:
 
 
 async def _lock(conn: AsyncConnection[Any], keys: Iterable[str]) -> None:
-    for key in sorted(set(keys)):
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+    """Transaction-level advisory locks on ``keys``, taken in sorted order (one statement)."""
+    await conn.execute(
+        "SELECT count(pg_advisory_xact_lock(hashtext(k)))"
+        " FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS s",
+        (sorted(set(keys)),),
+    )
 
 
 async def _region_stations(conn: AsyncConnection[Any], region: Region) -> list[str]:
@@ -55,116 +62,111 @@ async def _region_stations(conn: AsyncConnection[Any], region: Region) -> list[s
     return [r[0] for r in await cur.fetchall()]
 
 
-@dataclass(frozen=True, slots=True)
-class KnownHours:
-    """Hourly series a batch has just computed for a station, and the windows they cover."""
-
-    windows: Sequence[tuple[datetime, datetime]]
-    series: Mapping[str, air.Series]
-
-    def covers(self, lo: datetime, hi: datetime) -> bool:
-        return any(a <= lo and hi <= b for a, b in self.windows)
-
-
-async def _hourly_series(
+async def _grids(
     conn: AsyncConnection[Any], stations: Sequence[str], lo: datetime, hi: datetime,
-    known: Mapping[str, KnownHours],
-) -> dict[str, dict[str, air.Series]]:
-    """Each station's hourly series in [lo, hi): from this batch's own computation when it
+    known: Mapping[str, Sequence[Grid]],
+) -> list[Grid]:
+    """Each station's hour grid over [lo, hi): from this batch's own computation when it
     covers the range (the rollup of a neighbouring day may not be written yet), else from
-    the hourly_values rollup."""
-    out: dict[str, dict[str, air.Series]] = defaultdict(lambda: defaultdict(dict))
-    from_db = []
+    the hourly readings and the hourly rollup."""
+    n_days = (hi - lo) // DAY
+    out, missing = [], []
     for sid in stations:
-        k = known.get(sid)
-        if k is not None and k.covers(lo, hi):
-            out[sid] = {
-                p: {ts: v for ts, v in series.items() if lo <= ts < hi}
-                for p, series in k.series.items()
-            }
+        for g in known.get(sid, ()):
+            offset = (lo - g.start) // tables.HOUR
+            if offset >= 0 and offset + n_days * 24 <= g.values.shape[1]:
+                out.append(Grid(lo, g.values[:, offset : offset + n_days * 24]))
+                break
         else:
-            from_db.append(sid)
+            missing.append(sid)
+    if missing:
+        readings = await hour_readings.load(
+            conn, {sid: [(lo, hi)] for sid in missing}, hourly_only=True)
+        derived: dict[str, list[HourlyValue]] = defaultdict(list)
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "SELECT station_id, parameter, ts, value, source FROM hourly_rollup"
+                " WHERE station_id = ANY(%s) AND ts >= %s AND ts < %s AND valid"
+                " AND value IS NOT NULL AND parameter = ANY(%s)",
+                (missing, lo, hi, list(POLLUTANTS)),
+            )
+            for sid, parameter, ts, value, source in await cur.fetchall():
+                derived[sid].append(HourlyValue(parameter, ts, value, True, source, 0, 0))
+        out += [hour_readings.grid(lo, n_days, readings.get(sid), derived[sid])
+                for sid in missing]
+    return out
+
+
+async def _station_values(
+    conn: AsyncConnection[Any], stations: Sequence[str], first: date, count: int
+) -> np.ndarray[Any, Any]:
+    """Stations' daily SO2/NO2/CO/PM values of ``count`` days from ``first`` (NaN = none)."""
+    out = np.full((len(stations), count, len(air.DAILY_MEANS)), np.nan)
+    row_of = {sid: i for i, sid in enumerate(stations)}
     async with conn.cursor() as cur:
         await cur.execute(
-            "SELECT station_id, parameter, ts, value FROM hourly_values"
-            " WHERE station_id = ANY(%s) AND ts >= %s AND ts < %s AND valid"
-            " AND value IS NOT NULL AND parameter = ANY(%s)",
-            (from_db, lo, hi, list(air.HOURLY_POLLUTANTS)),
+            "SELECT station_id, day, so2, no2, co, pm10, pm25 FROM air_station_daily"
+            " WHERE station_id = ANY(%s) AND day >= %s AND day < %s",
+            (list(stations), first, first + count * DAY),
         )
-        for sid, parameter, ts, value in await cur.fetchall():
-            out[sid][parameter][air.beijing(ts)] = value
+        for sid, day, *values in await cur.fetchall():
+            out[row_of[sid], (day - first).days] = [np.nan if v is None else v for v in values]
     return out
 
 
-async def _station_days(
+async def _station_counts(
     conn: AsyncConnection[Any], stations: Sequence[str], days: Sequence[date]
-) -> dict[date, list[Row]]:
-    out: dict[date, list[Row]] = defaultdict(list)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT day, so2, no2, co, pm10, pm25 FROM air_station_daily"
-            " WHERE station_id = ANY(%s) AND day = ANY(%s)",
-            (list(stations), list(days)),
-        )
-        for r in await cur.fetchall():
-            out[r["day"]].append(r)
-    return out
+) -> dict[date, int]:
+    cur = await conn.execute(
+        "SELECT day, count(*) FROM air_station_daily WHERE station_id = ANY(%s)"
+        " AND day = ANY(%s) GROUP BY day",
+        (list(stations), list(days)),
+    )
+    return {day: n for day, n in await cur.fetchall()}
 
 
 async def recompute_air(
     conn: AsyncConnection[Any], region_days: dict[Region, set[date]], now: datetime,
-    known: Mapping[str, KnownHours],
+    known: Mapping[str, Sequence[Grid]],
 ) -> SyncStats:
     """Recompute the hourly and daily air indicators of the given region-days."""
     stats = SyncStats()
     await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items() for d in ds))
     for region, days in sorted(region_days.items()):
         stations = await _region_stations(conn, region)
-        lo, hi = tables.day_start(min(days) - DAY), tables.day_start(max(days) + 2 * DAY)
-        per_station = await _hourly_series(conn, stations, lo, hi, known)
-        series = air.region_series(per_station.values())
-        station_days = await _station_days(conn, stations, sorted(days))
+        first = min(days)
+        lo, hi = tables.day_start(first - DAY), tables.day_start(max(days) + 2 * DAY)
+        n_days = (hi - lo) // DAY
+        grid, n_stations = air_grid.region_grid(await _grids(conn, stations, lo, hi, known))
         key = {"city": region.city, "county": region.county}
-        daily: list[Row] = []
-        for day in sorted(days):
-            rows = station_days.get(day, [])
-            result = air.region_day(rows, series, day)
-            daily.append(
-                {**key, "day": day, **air.report_columns(result.report),
-                 "complete": result.report.complete, **result.values, "n_stations": len(rows)}
-            )
-        hour_days = days | {d + DAY for d in days}
-        starts = {ts for s in series.values() for ts in s
-                  if standards.beijing_day(ts) in hour_days}
-        hourly = [
-            {**key, "ts": h.ts, **air.report_columns(h.report),
-             "concentrations": dict(h.values), "n_stations": _n_stations(per_station, h.ts)}
-            for h in air.hours(series, starts)
+        values = await _station_values(conn, stations, first, n_days - 2)
+        reports = air_grid.region_daily(values, grid, 1, n_days - 2)
+        counts = await _station_counts(conn, stations, sorted(days))
+        daily = [
+            {**station_days.daily_row({**key, "day": day}, reports, (day - first).days),
+             "n_stations": counts.get(day, 0)}
+            for day in sorted(days)
         ]
+        hours = HourBlocks.from_reports(
+            (region.city, region.county), first, air_grid.hourly(grid, 24, (n_days - 1) * 24),
+            n_stations[24:],
+        )
         reason = _region_reason(region)
 
         def day_in(r: Row, ds: set[date] = days) -> bool:
             return r["day"] in ds
 
-        def hour_in(r: Row, ds: set[date] = hour_days) -> bool:
-            return standards.beijing_day(r["ts"]) in ds
-
-        where = sql.SQL("city = %s AND county = %s AND {c} >= %s AND {c} < %s")
         stats.add(await sync_rows(
-            conn, tables.AIR_REGION_DAILY, where.format(c=sql.Identifier("day")),
-            (region.city, region.county, min(days), max(days) + DAY), daily,
+            conn, tables.AIR_REGION_DAILY,
+            sql.SQL("city = %s AND county = %s AND day >= %s AND day < %s"),
+            (region.city, region.county, first, max(days) + DAY), daily,
             day_in, reason, now,
         ))
-        stats.add(await sync_rows(
-            conn, tables.AIR_REGION_HOURLY, where.format(c=sql.Identifier("ts")),
-            (region.city, region.county, lo, hi), hourly,
-            hour_in, reason, now,
+        stats.add(await sync_blocks(
+            conn, REGION_HOURS, [hours],
+            {(region.city, region.county): days | {d + DAY for d in days}}, reason, now,
         ))
     return stats
-
-
-def _n_stations(per_station: dict[str, dict[str, air.Series]], ts: datetime) -> int:
-    return sum(1 for s in per_station.values() if any(ts in p for p in s.values()))
 
 
 def _region_reason(region: Region) -> Any:

@@ -17,8 +17,11 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from aggregator import air, noise, standards, tables, water
+from aggregator import air_grid, hour_readings, noise, standards, tables, water
+from aggregator.air_grid import Grid
 from aggregator.flags import is_valid_flag
+from aggregator.hour_blocks import STATION_HOURS, HourBlocks, sync_blocks
+from aggregator.hour_readings import HourReadings
 from aggregator.hourly import HourlyValue, Sample, hour_of, hourly_values
 from aggregator.revisions import Row, SyncStats, sync_rows
 from envmon.parameters import StationKind
@@ -61,36 +64,13 @@ def windows(days: Iterable[date]) -> list[tuple[datetime, datetime]]:
     return out
 
 
-async def load_samples(
-    conn: AsyncConnection[Any], wanted: Mapping[str, Sequence[tuple[datetime, datetime]]]
-) -> dict[str, list[Sample]]:
-    """Readings of each station inside its time windows (one query)."""
-    sids, los, his = [], [], []
-    for sid, wins in wanted.items():
-        for lo, hi in wins:
-            sids.append(sid)
-            los.append(lo)
-            his.append(hi)
-    out: dict[str, list[Sample]] = defaultdict(list)
-    async with conn.cursor() as cur:
-        await cur.execute(
-            "SELECT r.station_id, r.parameter, r.interval, r.ts, r.value, r.flag"
-            " FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(sid, lo, hi)"
-            " JOIN readings r ON r.station_id = w.sid AND r.ts >= w.lo AND r.ts < w.hi",
-            (sids, los, his),
-        )
-        for sid, parameter, interval, ts, value, flag in await cur.fetchall():
-            out[sid].append(Sample(parameter, interval, ts, value, flag))
-    return out
-
-
 @dataclass(slots=True)
 class StationRows:
     """Everything computed for a batch of station-days, table by table."""
 
-    hourly_values: list[Row]
+    hourly_rollup: list[Row]
     excluded: list[tuple[str, date, str, str, int]]
-    air_hourly: list[Row]
+    air_hours: list[HourBlocks]
     air_daily: list[Row]
     water_hourly: list[Row]
     water_daily: list[Row]
@@ -98,67 +78,103 @@ class StationRows:
 
 
 def compute(
-    info: StationInfo, days: Sequence[date], samples: Sequence[Sample], out: StationRows
-) -> dict[str, air.Series]:
+    info: StationInfo, days: Sequence[date], wins: Sequence[tuple[datetime, datetime]],
+    readings: HourReadings | None, out: StationRows,
+) -> list[Grid]:
     """Compute the rows of one station's dirty days into ``out`` (pure); returns an air
-    station's hourly series over all the samples (dirty days and their neighbours, for its
-    regions), ``{}`` for other stations."""
+    station's hour grids over its windows (dirty days and their neighbours, for its
+    regions), ``[]`` for other stations."""
     dirty = set(days)
-    result = hourly_values(info.kind, samples)
+    samples = readings.samples if readings else []
+    derived = hourly_values(info.kind, samples)
+    if derived and readings is not None:  # an hourly reading wins over derived values
+        taken = {p: readings.hours_of(p) for p in readings.series}
+        derived = [h for h in derived
+                   if hour_readings.to_us(h.ts) not in taken.get(h.parameter, ())]
     sid = info.station_id
-    in_dirty = [h for h in result if standards.beijing_day(h.ts) in dirty]
-    out.hourly_values += [
+    in_dirty = [h for h in derived if standards.beijing_day(h.ts) in dirty]
+    out.hourly_rollup += [
         {"station_id": sid, "ts": h.ts, "parameter": h.parameter, "value": h.value,
          "valid": h.valid, "source": h.source, "n_samples": h.n_samples,
          "n_excluded": h.n_excluded}
         for h in in_dirty
     ]
-    out.excluded += _excluded_counts(sid, dirty, samples, result)
+    out.excluded += _excluded_counts(sid, dirty, samples, derived, readings)
     if info.kind == "air":
-        return _air(sid, dirty, result, out)
+        return _air(sid, dirty, wins, readings, derived, out)
+    hours = sorted(
+        [*in_dirty, *(h for h in (readings.hourly_values() if readings else [])
+                      if standards.beijing_day(h.ts) in dirty)],
+        key=lambda h: (h.ts, h.parameter),
+    )
     if info.kind == "water":
-        _water(info, in_dirty, out)
+        _water(info, hours, out)
     else:
-        _noise(info, dirty, in_dirty, out)
-    return {}
+        _noise(info, dirty, hours, out)
+    return []
 
 
 def _excluded_counts(
-    sid: str, dirty: set[date], samples: Sequence[Sample], hours: Sequence[HourlyValue]
+    sid: str, dirty: set[date], samples: Sequence[Sample], derived: Sequence[HourlyValue],
+    readings: HourReadings | None,
 ) -> list[tuple[str, date, str, str, int]]:
-    """Flag-excluded readings per day, parameter and flag, among the readings each hour used."""
-    excluded = [s for s in samples if not is_valid_flag(s.flag)]
-    if not excluded:
-        return []
-    used = {(h.parameter, h.ts): h.source for h in hours}
+    """Flag-excluded readings per day, parameter and flag, among the readings each hour
+    used: flagged hourly readings, and flagged samples of the hours derived from them."""
     counts: dict[tuple[date, str, str], int] = defaultdict(int)
+    for parameter, ts, flag in readings.flagged if readings else ():
+        day = standards.beijing_day(ts)
+        if day in dirty:
+            counts[(day, parameter, flag)] += 1
+    excluded = [s for s in samples if not is_valid_flag(s.flag)]
+    used = {(h.parameter, h.ts): h.source for h in derived} if excluded else {}
     for s in excluded:
         day = standards.beijing_day(s.ts)
-        if day not in dirty:
-            continue
-        if used.get((s.parameter, hour_of(s.ts))) == s.interval:
+        if day in dirty and used.get((s.parameter, hour_of(s.ts))) == s.interval:
             counts[(day, s.parameter, s.flag)] += 1
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
 
+def daily_row(key: Row, reports: air_grid.Reports, i: int) -> Row:
+    """Day ``i`` of daily reports as an air_*_daily row (without its key columns)."""
+    aqi = int(reports.aqi[i])
+    mask = int(reports.primary[i])
+    row: Row = {
+        **key,
+        "rules": reports.rules[i],
+        "aqi": aqi if aqi >= 0 else None,
+        "level": standards.category(aqi).level if aqi >= 0 else None,
+        "category": standards.category(aqi).name if aqi >= 0 else None,
+        "primary_pollutants": [n for k, n in enumerate(reports.indicators) if mask & (1 << k)],
+        "iaqi": {n: int(v) for n, v in zip(reports.indicators, reports.iaqi[i].tolist(),
+                                           strict=True) if v >= 0},
+        "complete": bool(reports.complete[i]),
+    }
+    for c, v in zip(reports.columns, reports.values[i].tolist(), strict=True):
+        row[c] = None if v != v else v
+    return row
+
+
 def _air(
-    sid: str, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows
-) -> dict[str, air.Series]:
-    series = air.series_by_parameter(hours)
-    for day in sorted(dirty):
-        result = air.station_day(series, day)
-        out.air_daily.append(
-            {"station_id": sid, "day": day, **air.report_columns(result.report),
-             "complete": result.report.complete, **result.values}
-        )
-    recompute_days = dirty | {d + DAY for d in dirty}
-    starts = {h.ts for h in hours if standards.beijing_day(h.ts) in recompute_days}
-    for hour in air.hours(series, starts):
-        out.air_hourly.append(
-            {"station_id": sid, "ts": hour.ts, **air.report_columns(hour.report),
-             "concentrations": dict(hour.values)}
-        )
-    return series
+    sid: str, dirty: set[date], wins: Sequence[tuple[datetime, datetime]],
+    readings: HourReadings | None, derived: Sequence[HourlyValue], out: StationRows,
+) -> list[Grid]:
+    """Each window [first dirty - 1 day, last dirty + 2 days) as one grid: the first day is
+    history for the moving averages, hourly reports for the others (the day after a dirty
+    day looks back into it), daily reports for the dirty days."""
+    grids = []
+    for lo, hi in wins:
+        n_days = (hi - lo) // DAY
+        g = hour_readings.grid(lo, n_days, readings, derived)
+        grids.append(g)
+        first = standards.beijing_day(lo)
+        out.air_hours.append(HourBlocks.from_reports(
+            (sid,), first + DAY, air_grid.hourly(g, 24, (n_days - 1) * 24)))
+        daily = air_grid.daily(g, 1, n_days - 2)
+        for i in range(n_days - 2):
+            day = first + (i + 1) * DAY
+            if day in dirty:
+                out.air_daily.append(daily_row({"station_id": sid, "day": day}, daily, i))
+    return grids
 
 
 def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) -> None:
@@ -208,8 +224,7 @@ async def store(
 
     reason = _station_reason(conn)
     jobs: list[tuple[Any, str, list[Row], Any, tuple[Any, ...]]] = [
-        (tables.HOURLY_VALUES, "ts", rows.hourly_values, by_ts(pairs), (lo_ts, hi_ts)),
-        (tables.AIR_STATION_HOURLY, "ts", rows.air_hourly, by_ts(next_pairs), (lo_ts, hi_ts)),
+        (tables.HOURLY_ROLLUP, "ts", rows.hourly_rollup, by_ts(pairs), (lo_ts, hi_ts)),
         (tables.AIR_STATION_DAILY, "day", rows.air_daily, by_day, (lo_day, hi_day)),
         (tables.WATER_STATION_HOURLY, "ts", rows.water_hourly, by_ts(pairs), (lo_ts, hi_ts)),
         (tables.WATER_STATION_DAILY, "day", rows.water_daily, by_day, (lo_day, hi_day)),
@@ -222,6 +237,13 @@ async def store(
                 reason, now,
             )
         )
+    hour_days: dict[tuple[str, ...], set[date]] = defaultdict(set)
+    for sid, d in next_pairs:
+        hour_days[(sid,)].add(d)
+    air_keys = {b.key for b in rows.air_hours}
+    stats.add(await sync_blocks(
+        conn, STATION_HOURS, rows.air_hours,
+        {k: ds for k, ds in hour_days.items() if k in air_keys}, reason, now))
     await _store_excluded(conn, pairs, rows.excluded)
     return stats
 

@@ -46,25 +46,15 @@ def _period_end(row: dict[str, Any]) -> datetime:
 
 _AQI = ("rules", "aqi", "level", "category", "primary_pollutants", "iaqi")
 _AIR_DAILY = (*_AQI, "complete", "so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
-_JSON_AQI = frozenset({"iaqi", "concentrations"})
+_JSON_AQI = frozenset({"iaqi"})
 _WATER = ("water_class", "class_label", "compliant", "exceeding", "means")
 _JSON_WATER = frozenset({"exceeding", "means"})
 
-HOURLY_VALUES = IndicatorTable(
-    "hourly_values",
+HOURLY_ROLLUP = IndicatorTable(
+    "hourly_rollup",
     ("station_id", "ts", "parameter"),
     ("value", "valid", "source", "n_samples", "n_excluded"),
     _hour_end,
-)
-AIR_STATION_HOURLY = IndicatorTable(
-    "air_station_hourly", ("station_id", "ts"), (*_AQI, "concentrations"), _hour_end, _JSON_AQI
-)
-AIR_REGION_HOURLY = IndicatorTable(
-    "air_region_hourly",
-    ("city", "county", "ts"),
-    (*_AQI, "concentrations", "n_stations"),
-    _hour_end,
-    _JSON_AQI,
 )
 AIR_STATION_DAILY = IndicatorTable(
     "air_station_daily", ("station_id", "day"), _AIR_DAILY, _day_end, _JSON_AQI

@@ -50,8 +50,11 @@ MIGRATION_OBJECTS = (
     "noise_region_daily", "failed_days", "dirty_claims", "dirty_periods",
     # 0020 HJ 212
     "hj212_unit_overrides",
+    # 0021 compact hours
+    "hourly_rollup", "air_station_hours", "air_region_hours",
 )
-VIEWS = ("air_city_daily", "noise_station_hourly", "water_region_monthly", "noise_region_daily")
+VIEWS = ("air_city_daily", "noise_station_hourly", "water_region_monthly", "noise_region_daily",
+         "hourly_values", "air_station_hourly", "air_region_hourly")
 
 UPSERT = (
     "INSERT INTO readings (station_id, parameter, interval, ts, value, flag, source)"

@@ -157,8 +157,21 @@ async def test_revised_value_is_recomputed_and_recorded(db_conn: AsyncConnection
     assert changes["pm25"] == [pm25_0, pm25_1]
     assert "1 of them revisions" in reason
     old_noon = next(r.value for r in readings if r.key == audited.key)
-    hour_revs = await revisions(db_conn, "hourly_values", station_id="agg-r1", parameter="pm25")
-    assert [c["value"] for c, _ in hour_revs] == [[old_noon, 900.0]]
+    # a station hourly value is the reading itself: its revision is audited with the reading
+    audit = await fetch(db_conn, "SELECT old_value, new_value FROM reading_revisions"
+                        " WHERE station_id = 'agg-r1' AND parameter = 'pm25'")
+    assert audit == [(old_noon, 900.0)]
+    assert await fetch(db_conn, "SELECT value, source FROM hourly_values WHERE station_id ="
+                       " 'agg-r1' AND parameter = 'pm25' AND ts = %s", noon) == [(900.0, "hour")]
+    # ... and the published hourly reports it enters (PM2.5 24-h moving averages from noon
+    # on, HJ 633-2012 §5.1) record their revisions; the hours before noon are untouched
+    cur = await db_conn.execute(
+        "SELECT (key->>'ts')::timestamptz, reason FROM indicator_revisions"
+        " WHERE indicator = 'air_station_hourly' AND key->>'station_id' = 'agg-r1'")
+    hour_revs = await cur.fetchall()
+    await db_conn.commit()
+    assert hour_revs and all(ts >= noon and "1 of them revisions" in why
+                             for ts, why in hour_revs)
 
 
 async def test_flagged_readings_are_excluded_and_counted(db_conn: AsyncConnection[Any]) -> None:

@@ -1,0 +1,167 @@
+"""Station-reported hourly readings loaded as arrays, and air hour grids built from them.
+
+Station hourly values (interval ``hour``) are nearly all of the aggregator's input. They are
+read as one array per station and parameter (aggregator/pg_arrays.py): timestamps, and the
+value where the flag lets it enter statistics, NaN where it does not (aggregator/flags.py,
+the same rule as the ``hourly_values`` view). An hourly reading wins over values derived from
+minute or real-time readings of the same hour, even when its flag makes the hour invalid
+(aggregator/hourly.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from psycopg import AsyncConnection
+
+from aggregator import standards
+from aggregator.air_grid import POLLUTANTS, Grid
+from aggregator.flags import VALID_FLAGS
+from aggregator.hourly import HourlyValue, Sample
+from aggregator.pg_arrays import PG_EPOCH_US, use_numpy
+
+Array = np.ndarray[Any, Any]
+Window = tuple[datetime, datetime]
+HOUR_US = 3_600_000_000
+DAY = timedelta(days=1)
+
+
+def to_us(ts: datetime) -> int:
+    """Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as timestamptz arrays hold."""
+    return (int(ts.timestamp()) * 1_000_000 + ts.microsecond) - PG_EPOCH_US
+
+
+def from_us(us: int) -> datetime:
+    return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+@dataclass(slots=True)
+class HourReadings:
+    """One station's readings: hourly ones per parameter as hour starts (PostgreSQL µs) and
+    values (NaN = flagged out), the flagged hourly ones listed for the exclusion counts; and
+    its minute and real-time readings."""
+
+    series: dict[str, tuple[Array, Array]] = field(default_factory=dict)
+    flagged: list[tuple[str, datetime, str]] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # minute and real-time readings
+
+    def hours_of(self, parameter: str) -> set[int]:
+        got = self.series.get(parameter)
+        return set() if got is None else set(got[0].tolist())
+
+    def hourly_values(self) -> list[HourlyValue]:
+        """As aggregator.hourly would make them (for water and noise stations)."""
+        out = []
+        for parameter, (stamps, values) in self.series.items():
+            for us, v in zip(stamps.tolist(), values.tolist(), strict=True):
+                valid = v == v
+                out.append(HourlyValue(parameter, from_us(us), v if valid else None, valid,
+                                       "hour", 1, 0 if valid else 1))
+        return out
+
+
+def window_params(wanted: Mapping[str, Sequence[Window]]) -> tuple[Any, ...]:
+    """Query parameters of per-station windows: station ids, window starts and ends, and the
+    span of them all (a constant range lets PostgreSQL skip the other partitions/chunks)."""
+    sids, los, his = [], [], []
+    for sid, wins in wanted.items():
+        for lo, hi in wins:
+            sids.append(sid)
+            los.append(lo)
+            his.append(hi)
+    return sids, los, his, min(los, default=None), max(his, default=None)
+
+
+#: readings of each station inside its windows (parameters: ``window_params``)
+WINDOW_JOIN = (
+    " FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(sid, lo, hi)"
+    " JOIN readings r ON r.station_id = w.sid AND r.ts >= w.lo AND r.ts < w.hi"
+    " AND r.ts >= %s AND r.ts < %s"
+)
+
+
+async def load(
+    conn: AsyncConnection[Any], wanted: Mapping[str, Sequence[Window]], *,
+    hourly_only: bool = False,
+) -> dict[str, HourReadings]:
+    """Readings of each station inside its windows, in one scan: hourly readings as arrays,
+    minute and real-time readings (unless ``hourly_only``) as samples (``day`` readings are
+    not hourly data)."""
+    out: dict[str, HourReadings] = defaultdict(HourReadings)
+    valid = sorted(VALID_FLAGS)
+    async with conn.cursor(binary=True) as cur:
+        use_numpy(cur)
+        # one hash aggregate of the whole batch: give it memory rather than spill to disk
+        await cur.execute("SET LOCAL work_mem = '64MB'")
+        await cur.execute(
+            "SELECT r.station_id, r.parameter, r.interval, array_agg(r.ts), array_agg(r.value),"
+            " array_agg(r.ts) FILTER (WHERE NOT r.flag = ANY(%s::text[])),"
+            " array_agg(r.flag) FILTER (WHERE NOT r.flag = ANY(%s::text[]))"
+            + WINDOW_JOIN
+            + (" AND r.interval = 'hour'" if hourly_only else " AND r.interval <> 'day'")
+            + " GROUP BY 1, 2, 3",
+            (valid, valid, *window_params(wanted)),
+        )
+        for sid, parameter, interval, stamps, values, bad_ts, bad_flags in await cur.fetchall():
+            station = out[sid]
+            flags = dict(zip(bad_ts.tolist(), bad_flags, strict=True)) if bad_flags else {}
+            if interval == "hour":
+                if flags:
+                    values[np.isin(stamps, bad_ts)] = np.nan
+                    station.flagged += [(parameter, from_us(t), f) for t, f in flags.items()]
+                station.series[parameter] = (stamps, values)
+            else:
+                station.samples += [
+                    Sample(parameter, interval, from_us(t), v, flags.get(t, "N"))
+                    for t, v in zip(stamps.tolist(), values.tolist(), strict=True)
+                ]
+    return out
+
+
+def grid(
+    start: datetime, n_days: int, readings: HourReadings | None,
+    derived: Iterable[HourlyValue] = (),
+) -> Grid:
+    """The air grid of ``n_days`` Beijing days from ``start``: hourly readings, then the
+    derived hourly values of the hours that have no hourly reading."""
+    n = n_days * 24
+    values = np.full((len(POLLUTANTS), n), np.nan)
+    base = to_us(start)
+    taken = np.zeros((len(POLLUTANTS), n), dtype=bool)
+    for row, parameter in enumerate(POLLUTANTS):
+        got = None if readings is None else readings.series.get(parameter)
+        if got is None:
+            continue
+        stamps, vals = got
+        idx = (stamps - base) // HOUR_US
+        inside = (idx >= 0) & (idx < n)
+        values[row, idx[inside]] = vals[inside]
+        taken[row, idx[inside]] = True
+    rows = {p: i for i, p in enumerate(POLLUTANTS)}
+    for h in derived:
+        row_of = rows.get(h.parameter)
+        if row_of is None or not h.valid or h.value is None:
+            continue
+        i = (to_us(h.ts) - base) // HOUR_US
+        if 0 <= i < n and not taken[row_of, i]:
+            values[row_of, i] = h.value
+    return Grid(start, values)
+
+
+def beijing_days(stamps_us: Array) -> Array:
+    """Beijing dates (numpy datetime64[D]) of PostgreSQL-µs timestamps."""
+    shifted = stamps_us + PG_EPOCH_US + 8 * HOUR_US
+    return (shifted // (24 * HOUR_US)).astype("datetime64[D]")
+
+
+def day_index(day: date, first: date) -> int:
+    return (day - first).days
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), standards.BEIJING)

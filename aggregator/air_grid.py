@@ -20,18 +20,21 @@ Why the vector path is exact, and when it falls back (``FALLBACKS`` counts every
   neighbour; only the other (rare) sums are recomputed by ``math.fsum``
   (``FALLBACKS["fsum"]``). The division by ``n`` is the same IEEE division in numpy as in
   Python.
-* **IAQI** (HJ 633 formula 1, rounded up): the library reads a float by its ``repr`` (shortest
-  round-tripping decimal). A float ``c`` with ``fl(k / 10**4) == c`` for an integer
-  ``|k| < 10**15`` *is* ``k / 10**4`` for ``repr`` (two different decimals of <= 15
-  significant digits never round to one double), so those go through exact int64 arithmetic
-  against the breakpoints scaled like ``aqi._scaled_column``, ceiling by floor division.
-  Other floats (means such as 45.291666666666664) use the float formula, whose error is below
-  1e-10 here; an element within 1e-6 of an integer IAQI, or within 1e-9 (relative) of a
-  breakpoint, is recomputed by ``standards.iaqi`` (``FALLBACKS["iaqi"]``). Such means never
-  hit it: their exact IAQI is a fraction with a denominator <= 7·24 away from any integer.
-* **2026 rounding** (GB/T 8170 half-even, HJ 633-2026 §4.2): on ``k`` exactly; for other
-  floats by the fraction of ``c·10**places``, and within 1e-6 of one half via
-  ``standards.iaqi`` (``FALLBACKS["iaqi"]``).
+* **IAQI** (HJ 633 formula 1, rounded up): the library reads a float by its ``repr`` (the
+  shortest round-tripping decimal) and interpolates exactly. A float ``c`` with
+  ``fl(k / 10**p) == c`` for an integer ``|k| < 10**15`` *is* ``k / 10**p`` for ``repr`` (two
+  different decimals of <= 15 significant digits never round to one double). One-decimal
+  values (station data; every 2026 value after rounding) are looked up in a per-column table
+  of the IAQI of ``k / 10``, built once by exact int64 arithmetic against the breakpoints
+  scaled like ``aqi._scaled_column`` (ceiling by floor division). Other floats (means such as
+  45.291666666666664) use the float formula, whose error is below 1e-10 here; only an element
+  within 1e-6 of an integer IAQI is settled exactly: by int64 arithmetic when it is a decimal
+  of <= 4 places (``p = 4``), else by ``standards.iaqi`` (``FALLBACKS["iaqi"]``; e.g. a CO
+  mean 2.0999999999999996, IAQI 20.999999999999996). Breakpoints are integers, so ``c`` and
+  its ``repr`` fall on the same side of each (monotonic rounding); a table with other
+  breakpoints would also settle values within 1e-9 (relative) of one exactly.
+* **2026 rounding** (GB/T 8170 half-even, HJ 633-2026 §4.2) by the fraction of
+  ``c·10**places``; within 1e-6 of one half exactly, as above.
 * **Special rows** (HJ 633-2012 表1 notes 2, 3: SO2 1-h > 800, O3 8-h > 800) are computed by
   ``standards.hourly_aqi`` / ``daily_aqi`` row by row (``FALLBACKS["report"]``).
 
@@ -45,8 +48,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -55,7 +59,7 @@ import numpy.typing as npt
 from aggregator import air, standards
 from aggregator.standards import Period, Pollutant
 from aggregator.standards import aqi as _aqi
-from aggregator.standards.air_time import HOUR, day_start
+from aggregator.standards.air_time import HOUR
 from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet
 
 F64 = npt.NDArray[np.float64]
@@ -134,7 +138,7 @@ class Reports:
     iaqi: I32  # [n, len(indicators)]; -1 = not in report.iaqi
     primary: I32  # bit i set = indicators[i] is a primary pollutant
     complete: Bool  # nothing missing
-    values: F64  # [n, len(columns)]; NaN = None or not part of this report
+    values: F64  # [n, len(columns)] (column-major); NaN = None or not part of this report
     indicators: tuple[str, ...]  # HOURLY_INDICATORS or DAILY_INDICATORS
     columns: tuple[str, ...]  # HOURLY_CONCENTRATIONS or DAILY_INDICATORS
     kind: Literal["daily", "hourly"]
@@ -330,6 +334,67 @@ def _library_iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, value: f
     return -2 if result is None else result
 
 
+@dataclass(frozen=True, slots=True)
+class _Column:
+    """One IAQI column (HJ 633-2012 表1 / 2026 表3) prepared for arrays."""
+
+    pollutant: Pollutant
+    period: Period
+    rules: RuleSet
+    scale: int  # breakpoints are bps / scale (aqi._scaled_column)
+    bps: I64
+    levels: I64
+    above_top: int  # IAQI above the top breakpoint; -2 = none (2012 notes 2, 3)
+    places: int  # 2026 rounding: decimals kept (GB/T 8170); 2012: -1 (no rounding)
+    table: I64  # IAQI of k / 10 for k < len(table); every k / 10 beyond is above the top
+    integral: bool  # breakpoints are integers: float comparisons with them are exact
+
+
+@cache
+def _prepared(pollutant: Pollutant, period: Period, rules: RuleSet) -> _Column:
+    scale, column = _aqi._scaled_column(pollutant, period, rules)
+    special = (pollutant, period) in (("so2", "1h"), ("o3", "8h"))
+    above = (-2 if rules == "2012" else 200 if pollutant == "so2" else 300) if special else 500
+    col = _Column(
+        pollutant, period, rules, scale,
+        np.array([b for b, _ in column], np.int64), np.array([i for _, i in column], np.int64),
+        above, (1 if pollutant == "co" else 0) if rules == "2026" else -1,
+        np.zeros(0, np.int64), all(b % scale == 0 for b, _ in column),
+    )
+    # k / 10 > top (+ 1 under 2026, where rounding may bring it down to the top) is above
+    size = (column[-1][0] * 10) // scale + (11 if rules == "2026" else 1)
+    table = _exact_iaqi(col, np.arange(size, dtype=np.int64), 1)
+    return replace(col, table=table)
+
+
+def _exact_iaqi(col: _Column, k: I64, p: int) -> I64:
+    """IAQI of the exact concentrations ``k / 10**p`` (k >= 0), integer arithmetic only:
+    GB/T 8170 half-even first under 2026, then formula 1 rounded up (ceil = -(-a // b))."""
+    if col.places >= 0 and p > col.places:
+        unit = 10 ** (p - col.places)
+        q, rest = np.divmod(k, unit)
+        q += (rest > unit // 2) | ((rest == unit // 2) & (q % 2 == 1))
+        k = q * unit
+    xs = k * col.scale
+    bs = col.bps * 10**p
+    j = np.clip(np.searchsorted(bs, xs, side="left") - 1, 0, len(bs) - 2)
+    b_lo, b_hi, i_lo, i_hi = bs[j], bs[j + 1], col.levels[j], col.levels[j + 1]
+    value = i_lo - ((-(i_hi - i_lo) * (xs - b_lo)) // (b_hi - b_lo))
+    return np.asarray(np.where(xs > bs[-1], col.above_top, value), np.int64)
+
+
+def _short_decimals(col: _Column, x: F64, idx: npt.NDArray[np.intp], res: I64) -> None:
+    """Exact IAQI of ``x[idx]`` where ``repr`` is a decimal of <= 4 places (|k| < 10**15:
+    then ``repr(c) == k / 10**4``; k * scale < 10**15 also keeps formula 1 inside int64);
+    the library's for the others."""
+    xi = x[idx]
+    k = np.rint(xi * _TEN4)
+    ok = (k * col.scale < 1e15) & (k / _TEN4 == xi)
+    res[idx[ok]] = _exact_iaqi(col, k[ok].astype(np.int64), 4)
+    for i in idx[~ok]:
+        res[i] = _library_iaqi(col.pollutant, col.period, col.rules, float(x[i]))
+
+
 def _iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, c: F64) -> I64:
     """IAQI of each concentration (HJ 633 formula 1, rounded up): -1 for NaN, -2 where
     HJ 633-2012 gives none (SO2 1-h > 800, O3 8-h > 800; 表1 notes 2, 3)."""
@@ -340,55 +405,41 @@ def _iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, c: F64) -> I64:
     x = c[where]
     for v in x[x < 0]:  # the library's error for a negative concentration
         standards.iaqi(pollutant, period, float(v), rules)
-    scale, column = _aqi._scaled_column(pollutant, period, rules)
-    bps = np.array([b for b, _ in column], np.int64)
-    levels = np.array([i for _, i in column], np.int64)
-    special = (pollutant, period) in (("so2", "1h"), ("o3", "8h"))
-    above_top = (-2 if rules == "2012" else 200 if pollutant == "so2" else 300) if special else 500
-
-    # exact decimals of <= 4 places: repr(c) == k / 10**4
-    k = np.rint(x * _TEN4)
-    exact = (np.abs(k) * scale < 1e15) & (k / _TEN4 == x)
-    res = np.full(len(x), -1, np.int64)
-    lib = np.zeros(len(x), np.bool_)
-    kk = np.where(exact, k, 0.0).astype(np.int64)
-    if rules == "2026":  # GB/T 8170 half-even to integers (CO to 0.1), HJ 633-2026 §4.2
-        places = 1 if pollutant == "co" else 0
-        unit = 10 ** (4 - places)
-        q, rest = np.divmod(kk, unit)
-        q += (rest > unit // 2) | ((rest == unit // 2) & (q % 2 == 1))
-        y = np.minimum(x, 1e12) * 10**places  # far above every top breakpoint either way
+    col = _prepared(pollutant, period, rules)
+    size = len(col.table)
+    if col.places >= 0:
+        # HJ 633-2026 §4.2: GB/T 8170 half-even to 10**-places; near a tie only exactly
+        y = np.minimum(x, 1e12) * 10**col.places  # far above every top either way
         floor = np.floor(y)
         frac = y - floor
-        lib = ~exact & (np.abs(frac - 0.5) < 1e-6)
-        q = np.where(exact, q, (floor + (frac > 0.5)).astype(np.int64))
-        kk = q * unit
-        exact = ~lib
-    # exact path: c = kk / 10**4 against breakpoints b / scale
-    xs = kk * scale
-    bs = bps * _TEN4
-    j = np.clip(np.searchsorted(bs, xs, side="left") - 1, 0, len(bs) - 2)
-    b_lo, b_hi, i_lo, i_hi = bs[j], bs[j + 1], levels[j], levels[j + 1]
-    value = i_lo - ((-(i_hi - i_lo) * (xs - b_lo)) // (b_hi - b_lo))
-    res = np.where(exact, np.where(xs > bs[-1], above_top, value), res)
-    # float path (2012 only: means that are no short decimal)
-    rest_idx = np.flatnonzero(~exact & ~lib)
-    if len(rest_idx):
-        xf = x[rest_idx]
-        bf = bps / scale
+        k = (floor + (frac > 0.5)) * 10 ** (1 - col.places)
+        inside = k < size
+        res = np.where(inside, col.table[np.where(inside, k, 0).astype(np.int64)], col.above_top)
+        tie = np.flatnonzero(np.abs(frac - 0.5) < 1e-6)
+        if len(tie):
+            _short_decimals(col, x, tie, res)
+        out[where] = res
+        return out
+    # HJ 633-2012: one-decimal concentrations from the table, others by the float formula
+    k = np.rint(np.minimum(x, 1e12) * 10)
+    short = (k / 10 == x) & (k < size)
+    res = np.where(short, col.table[np.where(short, k, 0).astype(np.int64)], -1)
+    rest = np.flatnonzero(~short)
+    if len(rest):
+        xf = x[rest]
+        bf = col.bps / col.scale
         jf = np.clip(np.searchsorted(bf, xf, side="left") - 1, 0, len(bf) - 2)
         f_lo, f_hi = bf[jf], bf[jf + 1]
-        v = levels[jf] + (levels[jf + 1] - levels[jf]) * (xf - f_lo) / (f_hi - f_lo)
-        near_bp = np.any(
-            np.abs(xf[:, None] - bf[None, :]) <= 1e-9 * np.maximum(bf, 1.0)[None, :], axis=1
-        )
-        near_int = np.abs(v - np.rint(v)) < 1e-6
+        lo, hi = col.levels[jf], col.levels[jf + 1]
+        v = lo + (hi - lo) * (xf - f_lo) / (f_hi - f_lo)
         above = xf > bf[-1]
-        fallback = near_bp | (~above & near_int)
-        res[rest_idx] = np.where(above, above_top, np.ceil(v)).astype(np.int64)
-        lib[rest_idx[fallback]] = True
-    for i in np.flatnonzero(lib):
-        res[i] = _library_iaqi(pollutant, period, rules, float(x[i]))
+        res[rest] = np.where(above, col.above_top, np.ceil(v)).astype(np.int64)
+        check = ~above & (np.abs(v - np.rint(v)) < 1e-6)
+        if not col.integral:  # a breakpoint float64 may not hold: settle neighbours exactly
+            check |= np.minimum(np.abs(xf - f_lo), np.abs(xf - f_hi)) <= 1e-9 * f_hi
+        idx = rest[check]
+        if len(idx):
+            _short_decimals(col, x, idx, res)
     out[where] = res
     return out
 
@@ -406,7 +457,7 @@ def _empty_reports(
         rules=rules,
         present=present,
         aqi=np.full(n, -1, np.int32),
-        iaqi=np.full((n, len(indicators)), -1, np.int32),
+        iaqi=np.full((len(indicators), n), -1, np.int32).T,  # column-major, like values
         primary=np.zeros(n, np.int32),
         complete=np.zeros(n, np.bool_),
         values=values,
@@ -416,37 +467,32 @@ def _empty_reports(
     )
 
 
-def _fill(out: Reports, rows: npt.NDArray[np.intp], rules: RuleSet) -> None:
-    """Compute the reports of ``rows`` (all of one rule set) into ``out`` (HJ 633 §5, 2026
-    §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when something is missing and AQI <= 100;
-    primary pollutants when AQI > 50)."""
-    if not len(rows):
+def _fill(out: Reports, lo: int, hi: int, rules: RuleSet) -> None:
+    """Compute the reports of rows [lo, hi) (all of one rule set) into ``out`` (HJ 633 §5,
+    2026 §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when something is missing and
+    AQI <= 100; primary pollutants when AQI > 50). A row without values gets no report."""
+    if hi <= lo:
         return
     spec = (_aqi._DAILY if out.kind == "daily" else _aqi._HOURLY)[rules]
-    keys = list(spec)
-    cols = [out.indicators.index(k) for k in keys]
-    vals = out.values[rows]
-    sub = np.stack(
-        [_iaqi(pol, per, rules, vals[:, out.columns.index(k)]) for k, (pol, per) in spec.items()],
-        axis=1,
-    )
-    special = np.any(sub == -2, axis=1)
-    has = sub >= 0
-    missing = np.any(sub == -1, axis=1)
-    top = np.where(has, sub, -1).max(axis=1)
+    cols = [out.indicators.index(k) for k in spec]
+    by_column = out.values.T  # [columns, n], C-contiguous (see _empty_reports)
+    sub = np.empty((len(spec), hi - lo), np.int64)
+    for j, (key, (pollutant, period)) in enumerate(spec.items()):
+        sub[j] = _iaqi(pollutant, period, rules, by_column[out.columns.index(key), lo:hi])
+    top = sub.max(axis=0)
     if rules == "2026":
-        top = np.where(top >= 0, np.maximum(top, 1), top)
+        top[top == 0] = 1
+    missing = (sub == -1).any(axis=0)
     aqi = np.where((top < 0) | (missing & (top <= 100)), -1, top)
-    bits = np.array([1 << c for c in cols], np.int64)
-    primary = np.where((sub == top[:, None]) & ((aqi > 50)[:, None]), bits[None, :], 0).sum(1)
-    full = np.full((len(rows), len(out.indicators)), -1, np.int64)
-    full[:, cols] = np.where(has, sub, -1)
-    out.aqi[rows] = aqi
-    out.iaqi[rows] = full
-    out.primary[rows] = primary
-    out.complete[rows] = ~missing
-    for r in rows[special]:
-        _fill_by_library(out, int(r), rules)
+    bits = np.array([1 << c for c in cols], np.int64)[:, None]
+    primary = np.bitwise_or.reduce((sub == top) * bits, axis=0)
+    out.iaqi.T[cols, lo:hi] = np.maximum(sub, -1)
+    out.aqi[lo:hi] = aqi
+    out.primary[lo:hi] = np.where(aqi > 50, primary, 0)
+    out.complete[lo:hi] = ~missing
+    if sub.min() == -2:
+        for r in np.flatnonzero((sub == -2).any(axis=0)):
+            _fill_by_library(out, lo + int(r), rules)
 
 
 def _fill_by_library(out: Reports, row: int, rules: RuleSet) -> None:
@@ -489,36 +535,34 @@ def hourly(grid: Grid, first: int, count: int) -> Reports:
     _check_range(first, count, grid.n_hours)
     v = grid.values
     n12 = _split(grid.first_day, first, count, 24)
-    values = np.full((count, len(HOURLY_CONCENTRATIONS)), np.nan)
+    by_column = np.full((len(HOURLY_CONCENTRATIONS), count), np.nan)
     if n12:
-        values[:n12, 0:4] = v[0:4, first : first + n12].T
+        by_column[0:4, :n12] = v[0:4, first : first + n12]
         for key, (row, n, min_valid) in _MOVING.items():
-            values[:n12, HOURLY_CONCENTRATIONS.index(key)] = _moving_means(
+            by_column[HOURLY_CONCENTRATIONS.index(key), :n12] = _moving_means(
                 v[row], n, min_valid, first, first + n12
             )
-    values[n12:, 0:6] = v[:, first + n12 : first + count].T
+    by_column[0:6, n12:] = v[:, first + n12 : first + count]
     present = ~np.all(np.isnan(v[:, first : first + count]), axis=0)
-    values[~present] = np.nan
-    out = _empty_reports("hourly", _rules(n12, count), values, present)
-    rows = np.flatnonzero(present)
-    _fill(out, rows[rows < n12], "2012")
-    _fill(out, rows[rows >= n12], "2026")
+    by_column[:, ~present] = np.nan
+    out = _empty_reports("hourly", _rules(n12, count), by_column.T, present)
+    _fill(out, 0, n12, "2012")
+    _fill(out, n12, count, "2026")
     return out
 
 
-def _daily_reports(first_day: date, values: F64) -> Reports:
-    count = values.shape[0]
+def _daily_reports(first_day: date, by_column: F64) -> Reports:
+    count = by_column.shape[1]
     n12 = _split(first_day, 0, count, 1)
-    out = _empty_reports("daily", _rules(n12, count), values, np.ones(count, np.bool_))
-    rows = np.arange(count)
-    _fill(out, rows[:n12], "2012")
-    _fill(out, rows[n12:], "2026")
+    out = _empty_reports("daily", _rules(n12, count), by_column.T, np.ones(count, np.bool_))
+    _fill(out, 0, n12, "2012")
+    _fill(out, n12, count, "2026")
     return out
 
 
-def _o3_columns(grid: Grid, first_day: int, count: int, values: F64) -> None:
+def _o3_rows(grid: Grid, first_day: int, count: int, by_column: F64) -> None:
     o3 = grid.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)
-    values[:, 5], values[:, 6] = _o3_daily(o3)
+    by_column[5], by_column[6] = _o3_daily(o3)
 
 
 def daily(grid: Grid, first_day: int, count: int) -> Reports:
@@ -526,11 +570,11 @@ def daily(grid: Grid, first_day: int, count: int) -> Reports:
     24-h means (>= 20 h, GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
     _check_range(first_day, count, grid.n_hours // 24)
     x = grid.values[:, first_day * 24 : (first_day + count) * 24].reshape(6, count, 24)
-    values = np.full((count, len(DAILY_INDICATORS)), np.nan)
+    by_column = np.full((len(DAILY_INDICATORS), count), np.nan)
     for col, p in enumerate(air.DAILY_MEANS):
-        values[:, col] = _day_means(x[POLLUTANTS.index(p)])
-    _o3_columns(grid, first_day, count, values)
-    return _daily_reports(grid.first_day + first_day * _DAY, values)
+        by_column[col] = _day_means(x[POLLUTANTS.index(p)])
+    _o3_rows(grid, first_day, count, by_column)
+    return _daily_reports(grid.first_day + first_day * _DAY, by_column)
 
 
 def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
@@ -542,15 +586,15 @@ def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
     start, n = grids[0].start, grids[0].n_hours
     if any(g.start != start or g.n_hours != n for g in grids):
         raise ValueError("station grids must share start and length")
-    stack = np.stack([g.values for g in grids])  # [stations, 6, hours]
-    valid = ~np.isnan(stack)
-    counts = valid.sum(axis=0, dtype=np.int64)
-    z = np.where(valid, stack, 0.0)
     values = np.full((len(POLLUTANTS), n), np.nan)
+    any_valid = np.zeros((len(grids), n), np.bool_)
     for row in range(len(POLLUTANTS)):
-        values[row] = _means(_exact_sums(z[:, row]), counts[row], 1)
-    n_stations = valid.any(axis=1).sum(axis=0).astype(np.int32)
-    return Grid(start, values), n_stations
+        stack = np.stack([g.values[row] for g in grids])  # [stations, hours]
+        valid = ~np.isnan(stack)
+        any_valid |= valid
+        stack[~valid] = 0.0
+        values[row] = _means(_exact_sums(stack), valid.sum(axis=0, dtype=np.int64), 1)
+    return Grid(start, values), any_valid.sum(axis=0, dtype=np.int32)
 
 
 def region_daily(station_values: F64, region: Grid, first_day: int, count: int) -> Reports:
@@ -562,12 +606,7 @@ def region_daily(station_values: F64, region: Grid, first_day: int, count: int) 
         raise ValueError(f"station_values must be [stations, {count}, 5]")
     valid = ~np.isnan(station_values)
     sums = _exact_sums(np.where(valid, station_values, 0.0))
-    values = np.full((count, len(DAILY_INDICATORS)), np.nan)
-    values[:, :5] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1)
-    _o3_columns(region, first_day, count, values)
-    return _daily_reports(region.first_day + first_day * _DAY, values)
-
-
-def day_start_of(grid: Grid, day: int) -> datetime:
-    """00:00 Beijing of grid day ``day`` (the start of its hour ``24 * day``)."""
-    return day_start(grid.first_day + day * _DAY)
+    by_column = np.full((len(DAILY_INDICATORS), count), np.nan)
+    by_column[:5] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1).T
+    _o3_rows(region, first_day, count, by_column)
+    return _daily_reports(region.first_day + first_day * _DAY, by_column)

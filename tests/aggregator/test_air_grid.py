@@ -256,6 +256,37 @@ def test_iaqi_vector_property(
     assert [None if g == -2 else int(g) for g in got] == want
 
 
+@pytest.mark.parametrize("rules", ["2012", "2026"])
+def test_iaqi_fractional_breakpoints(
+    rules: standards.RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HJ 633 formula 1 with breakpoints float64 cannot hold (a hypothetical CO 1-h column in
+    tenths): values at, next to and between them still equal the library's."""
+    real = std_aqi._scaled_column
+    fake = (10, ((0, 0), (15, 50), (35, 100), (101, 150), (355, 200), (601, 300), (1203, 400),
+                 (1500, 500)))
+
+    def scaled(pollutant: str, period: str, r: standards.RuleSet) -> tuple[int, tuple[
+            tuple[int, int], ...]]:
+        return fake if (pollutant, period) == ("co", "1h") else real(pollutant, period, r)
+
+    monkeypatch.setattr(std_aqi, "_scaled_column", scaled)
+    std_aqi._iaqi.cache_clear()
+    ag._prepared.cache_clear()
+    try:
+        values = [k / 10 for k in range(0, 1600)] + [k / 100 for k in range(0, 2000, 7)]
+        for b, _ in fake[1]:
+            c = b / 10
+            values += [c, math.nextafter(c, 0), math.nextafter(c, math.inf), c + 1e-12,
+                       c * (1 + 1e-10), c * (1 - 1e-10), c + 1 / 3]
+        got = ag._iaqi("co", "1h", rules, np.array(values))
+        want = [standards.iaqi("co", "1h", v, rules) for v in values]
+        assert [None if g == -2 else int(g) for g in got] == want
+    finally:
+        std_aqi._iaqi.cache_clear()
+        ag._prepared.cache_clear()
+
+
 def test_iaqi_exact_decimals_take_no_fallback() -> None:
     """Short decimals (<= 4 places: station data, means k/n with n | 10**4) use int64 only."""
     ag.FALLBACKS.clear()

@@ -1,0 +1,150 @@
+"""Benchmark: aggregator.air_grid (numpy) against the reference functions of aggregator.air.
+
+    python bench/air_grid_speed.py [--stations 100] [--days 365] [--reference 5]
+                                   [--start 2025-06-01] [--seed 1]
+
+Builds ``stations`` x (1 + ``days``) days of integer-valued hourly data (CO to one decimal,
+about 3% of the hours missing) and a region of all stations. Times, for the vector path:
+``hourly`` over ``days`` days (the first day is history for the moving averages), ``daily``,
+``region_grid``, the region's ``hourly`` and ``region_daily``. In the same run the reference
+(``air.hours``, ``air.station_day``, ``air.region_series``, ``air.region_day``) for
+``reference`` stations, scaled to ``stations`` (the region's own hours and days unscaled);
+the reference results of those stations are checked equal to the vector ones (not timed).
+Run on demand, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aggregator import air
+from aggregator import air_grid as ag
+from aggregator.standards.air_time import HOUR, day_start
+
+T = TypeVar("T")
+BASE = np.array([9.0, 35.0, 0.8, 70.0, 80.0, 45.0])  # so2 no2 co o3 pm10 pm25
+
+
+def station_values(rng: np.random.Generator, station: int, n_hours: int) -> np.ndarray:
+    """Diurnal, seasonal, noisy concentrations rounded like station data (cf.
+    bench/aggregator_recompute.py)."""
+    h = np.arange(n_hours)
+    seasonal = 1 + 0.5 * np.cos(2 * np.pi * h / 8760)
+    diurnal = 1 + 0.3 * np.sin(2 * np.pi * (h % 24) / 24 + station)
+    v = BASE[:, None] * seasonal * diurnal * rng.lognormal(0, 0.35, (6, n_hours))
+    v = np.round(v)
+    v[2] = np.round(BASE[2] * seasonal * diurnal * rng.lognormal(0, 0.35, n_hours), 1)
+    v[rng.random(v.shape) < 0.03] = np.nan
+    return v
+
+
+def timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    t0 = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--stations", type=int, default=100)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--reference", type=int, default=5)
+    ap.add_argument("--start", type=date.fromisoformat, default=date(2025, 6, 1))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    n_days = args.days + 1
+    rng = np.random.default_rng(args.seed)
+    start = day_start(args.start)
+    grids = [ag.Grid(start, station_values(rng, i, n_days * 24)) for i in range(args.stations)]
+    hours = args.days * 24
+    print(f"{args.stations} stations x {args.days} days (+1 day history) from {args.start}, "
+          f"rules switch 2026-03-01")
+
+    # ---- vector path (best of --repeat runs; the machine may be shared) ----
+    runs: list[dict[str, float]] = []
+    for _ in range(args.repeat):
+        ag.FALLBACKS.clear()
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        station_hourly = [ag.hourly(g, 24, hours) for g in grids]
+        t["hourly"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        station_daily = [ag.daily(g, 1, args.days) for g in grids]
+        t["daily"] = time.perf_counter() - t0
+        station_fallbacks = dict(ag.FALLBACKS)
+        ag.FALLBACKS.clear()
+        (region, _), t["region_grid"] = timed(ag.region_grid, grids)
+        _, t["region hourly"] = timed(ag.hourly, region, 24, hours)
+        values = np.stack([d.values[:, :5] for d in station_daily])
+        _, t["region_daily"] = timed(ag.region_daily, values, region, 1, args.days)
+        region_fallbacks = dict(ag.FALLBACKS)
+        t["total"] = sum(t.values())
+        runs.append(t)
+    best = min(runs, key=lambda r: r["total"])
+    vector = best["total"]
+    print(f"vector path (all stations; best of {args.repeat}, first run in brackets):")
+    for label, sec in best.items():
+        print(f"  {label:<15} {sec:8.3f} s   ({runs[0][label]:.3f} s)")
+    elements = sum(int(r.present.sum()) for r in station_hourly) * 7 + args.stations * args.days * 7
+    print(f"  fallbacks per run: stations {station_fallbacks or 'none'} "
+          f"(of {elements} IAQI elements), region {region_fallbacks or 'none'}")
+
+    # ---- reference, a sample of stations, scaled ----
+    k = min(args.reference, args.stations)
+    scale = args.stations / k
+    sample = grids[:k]
+    series, t_convert = timed(lambda: [ag.series_from_grid(g) for g in sample])
+    starts = [start + (24 + i) * HOUR for i in range(hours)]
+    days = [args.start + timedelta(days=1 + d) for d in range(args.days)]
+    t0 = time.perf_counter()
+    ref_hours = [air.hours(s, starts) for s in series]
+    t_ref_hourly = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ref_days = [[air.station_day(s, d) for d in days] for s in series]
+    t_ref_daily = time.perf_counter() - t0
+    ref_region, t_ref_region_series = timed(air.region_series, series)
+    _, t_ref_region_hourly = timed(air.hours, ref_region, starts)
+    t0 = time.perf_counter()
+    for j, d in enumerate(days):
+        air.region_day([ref_days[i][j].values for i in range(k)], ref_region, d)
+    t_ref_region_daily = time.perf_counter() - t0
+    reference = (
+        (t_ref_hourly + t_ref_daily + t_ref_region_series) * scale
+        + t_ref_region_hourly + t_ref_region_daily
+    )
+    print(f"reference ({k} stations, per-station parts scaled x{scale:g}):")
+    for label, sec in (("hourly", t_ref_hourly * scale), ("daily", t_ref_daily * scale),
+                       ("region_series", t_ref_region_series * scale),
+                       ("region hours", t_ref_region_hourly),
+                       ("region_day", t_ref_region_daily)):
+        print(f"  {label:<15} {sec:8.3f} s")
+    print(f"  {'total':<15} {reference:8.3f} s")
+    print(f"speed-up: x{reference / vector:.1f}  (series_from_grid for the sample: "
+          f"{t_convert:.3f} s, not counted)")
+
+    # ---- check the sample (not timed) ----
+    for i in range(k):
+        got = station_hourly[i]
+        by_ts = {h.ts: h for h in ref_hours[i]}
+        for r, ts in enumerate(starts):
+            h = by_ts.get(ts)
+            want = None if h is None else ag.ReportView.of(h.report, h.values)
+            assert ag.report_at(got, r) == want, (i, ts)
+        for r, day in enumerate(ref_days[i]):
+            assert ag.report_at(station_daily[i], r) == ag.ReportView.of(day.report, day.values)
+    print(f"check: {k} stations' hourly and daily reports equal the reference")
+
+
+if __name__ == "__main__":
+    main()

@@ -14,6 +14,7 @@ record array.
 from __future__ import annotations
 
 import struct
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -89,15 +90,33 @@ def encode_each(arrays: np.ndarray[Any, Any]) -> list[bytes]:
     return [header + data[i : i + step] for i in range(0, len(data), step)] if step else []
 
 
-class Encoded(bytes):
-    """A value already in PostgreSQL's binary format (e.g. from ``encode_each``)."""
+#: binary COPY stream framing (PostgreSQL docs, COPY "Binary Format"): signature, flags,
+#: header extension length; rows are int16 field count + (int32 length, bytes) per field
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_DATE = date(2000, 1, 1)
 
 
-class EncodedDumper(Dumper):
-    format = Format.BINARY
+def field(data: bytes) -> bytes:
+    """One non-NULL field of a binary COPY row."""
+    return struct.pack(">i", len(data)) + data
 
-    def dump(self, obj: Any) -> bytes:
-        return bytes(obj)
+
+def text_field(value: str) -> bytes:
+    return field(value.encode())
+
+
+def date_field(day: date) -> bytes:
+    return field(struct.pack(">i", (day - _PG_EPOCH_DATE).days))
+
+
+def timestamptz_field(ts: datetime) -> bytes:
+    us = int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
+    return field(struct.pack(">q", us))
+
+
+def row_start(n_fields: int) -> bytes:
+    return struct.pack(">h", n_fields)
 
 
 def _loader(element_oid: int) -> type[Loader]:
@@ -133,4 +152,3 @@ def use_numpy(cur: AsyncCursor[Any]) -> None:
     for element_oid, (array_oid, _) in _ELEMENTS.items():
         cur.adapters.register_loader(array_oid, _loader(element_oid))
     cur.adapters.register_dumper(np.ndarray, NumpyDumper)
-    cur.adapters.register_dumper(Encoded, EncodedDumper)

@@ -35,12 +35,18 @@ class BatchResult:
     failed: int = 0
 
 
-async def recompute(
-    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], *, periods_now: bool = True
-) -> SyncStats:
-    """Recompute the given station-days and their regions, and queue their period figures;
-    compute the queued period figures too when ``periods_now`` (caller's transaction)."""
-    now = datetime.now(UTC)
+@dataclass(slots=True)
+class Loaded:
+    """What a batch reads before computing: its stations and their readings."""
+
+    dirty: dict[str, list[date]]
+    infos: dict[str, station_days.StationInfo]
+    windows: dict[str, list[tuple[datetime, datetime]]]
+    readings: dict[str, hour_readings.HourReadings]
+
+
+async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) -> Loaded:
+    """The stations of the claimed days and their readings D-1 … D+1 (caller's transaction)."""
     dirty: dict[str, list[date]] = defaultdict(list)
     for item in claimed:
         dirty[item.station_id].append(item.day)
@@ -48,26 +54,38 @@ async def recompute(
     for sid in sorted(set(dirty) - set(infos)):
         log.warning("dirty days of unknown station %s dropped", sid)
         del dirty[sid]
+    windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
+    readings = await hour_readings.load(conn, windows) if windows else {}
+    return Loaded(dirty, infos, windows, readings)
+
+
+async def recompute(
+    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], *, periods_now: bool = True,
+    loaded: Loaded | None = None,
+) -> SyncStats:
+    """Recompute the given station-days and their regions, and queue their period figures;
+    compute the queued period figures too when ``periods_now`` (caller's transaction).
+    ``loaded``: the days' readings when already read (``load``)."""
+    now = datetime.now(UTC)
+    batch = loaded or await load(conn, claimed)
     stats = SyncStats()
-    if dirty:
-        stats.add(await _station_and_regions(conn, dirty, infos, now))
+    if batch.dirty:
+        stats.add(await _station_and_regions(conn, batch, now))
     if periods_now:
         stats.add(await regions.recompute_periods(conn, now))
     return stats
 
 
 async def _station_and_regions(
-    conn: AsyncConnection[Any], dirty: dict[str, list[date]],
-    infos: dict[str, station_days.StationInfo], now: datetime,
+    conn: AsyncConnection[Any], batch: Loaded, now: datetime
 ) -> SyncStats:
     stats = SyncStats()
-    windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
-    readings = await hour_readings.load(conn, windows)
+    dirty, infos, windows = batch.dirty, batch.infos, batch.windows
     rows = station_days.StationRows([], [], [], [], [], [], [])
     known: dict[str, list[Grid]] = {}
     for sid, days in dirty.items():
         known[sid] = station_days.compute(
-            infos[sid], days, windows[sid], readings.get(sid), rows)
+            infos[sid], days, windows[sid], batch.readings.get(sid), rows)
     stats.add(await station_days.store(conn, dirty, rows, now))
     stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
     region_days: dict[regions.Region, set[date]] = defaultdict(set)
@@ -99,40 +117,70 @@ async def _one_by_one(
     return stats, failed
 
 
+@dataclass(slots=True)
+class Claimed:
+    """Leased dirty days, with their readings when they were read ahead (``claim``)."""
+
+    days: list[queue.DirtyDay]
+    loaded: Loaded | None = None
+
+
+async def claim(
+    conn: AsyncConnection[Any], limit: int, lease_seconds: float, *, read: bool = False
+) -> Claimed:
+    """Lease about ``limit`` dirty station-days; with ``read`` also read their readings (on
+    a second connection while another batch computes: PostgreSQL scans meanwhile)."""
+    days = await queue.claim(conn, limit, lease_seconds=lease_seconds)
+    if not read or not days:
+        return Claimed(days)
+    try:
+        async with conn.transaction():
+            return Claimed(days, await load(conn, days))
+    except Exception:
+        with contextlib.suppress(Exception):
+            await queue.release(conn, days)
+        raise
+
+
 async def run_batch(
-    conn: AsyncConnection[Any], limit: int = 200, lease_seconds: float = 300.0
+    conn: AsyncConnection[Any], limit: int = 200, lease_seconds: float = 300.0,
+    claimed: Claimed | None = None,
 ) -> BatchResult | None:
-    """Claim and recompute about ``limit`` dirty station-days; None when nothing is waiting.
+    """Recompute about ``limit`` dirty station-days (claimed now unless ``claimed``); None
+    when nothing is waiting.
 
     A full batch (more work is likely queued) leaves its period figures queued for the
     batch that empties the queue.
     """
-    claimed = await queue.claim(conn, limit, lease_seconds=lease_seconds)
-    if not claimed:
+    if claimed is None:
+        claimed = await claim(conn, limit, lease_seconds)
+    days = claimed.days
+    if not days:
         async with conn.transaction():
             stats = await regions.recompute_periods(conn, datetime.now(UTC))
         return BatchResult(0, stats) if stats.inserted or stats.updated else None
-    periods_now = len(claimed) < limit
+    periods_now = len(days) < limit
     try:
         async with conn.transaction():
             try:
                 async with conn.transaction():
-                    stats = await recompute(conn, claimed, periods_now=periods_now)
+                    stats = await recompute(conn, days, periods_now=periods_now,
+                                            loaded=claimed.loaded)
                 failed: list[tuple[queue.DirtyDay, str]] = []
             except Exception as exc:
                 if db.is_transient(exc):
                     raise
                 log.warning("batch of %d station-days failed (%s); retrying one by one",
-                            len(claimed), exc)
-                stats, failed = await _one_by_one(conn, claimed, periods_now)
+                            len(days), exc)
+                stats, failed = await _one_by_one(conn, days, periods_now)
             await queue.fail(conn, failed)
-            await queue.finish(conn, claimed)
+            await queue.finish(conn, days)
     except Exception:
         with contextlib.suppress(Exception):
-            await queue.release(conn, claimed)
+            await queue.release(conn, days)
         raise
     done = datetime.now(UTC)
     return BatchResult(
-        len(claimed), stats, [(done - item.marked_at).total_seconds() for item in claimed],
+        len(days), stats, [(done - item.marked_at).total_seconds() for item in days],
         len(failed),
     )

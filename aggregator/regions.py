@@ -53,13 +53,22 @@ async def _lock(conn: AsyncConnection[Any], keys: Iterable[str]) -> None:
     )
 
 
-async def _region_stations(conn: AsyncConnection[Any], region: Region) -> list[str]:
+async def _region_stations(
+    conn: AsyncConnection[Any], regions: Iterable[Region]
+) -> dict[Region, list[str]]:
+    """The air stations of each region (one query)."""
+    wanted = set(regions)
     cur = await conn.execute(
-        "SELECT station_id FROM stations WHERE kind = 'air' AND city = %s"
-        " AND (%s = '' OR county = %s) ORDER BY station_id",
-        (region.city, region.county, region.county),
+        "SELECT station_id, city, county FROM stations WHERE kind = 'air' AND city = ANY(%s)"
+        " ORDER BY station_id",
+        (sorted({r.city for r in wanted}),),
     )
-    return [r[0] for r in await cur.fetchall()]
+    out: dict[Region, list[str]] = {r: [] for r in wanted}
+    for sid, city, county in await cur.fetchall():
+        for region in regions_of(city, county):
+            if region in wanted:
+                out[region].append(sid)
+    return out
 
 
 async def _grids(
@@ -97,83 +106,104 @@ async def _grids(
     return out
 
 
-async def _station_values(
-    conn: AsyncConnection[Any], stations: Sequence[str], first: date, count: int
-) -> np.ndarray[Any, Any]:
-    """Stations' daily SO2/NO2/CO/PM values of ``count`` days from ``first`` (NaN = none)."""
-    out = np.full((len(stations), count, len(air.DAILY_MEANS)), np.nan)
-    row_of = {sid: i for i, sid in enumerate(stations)}
+@dataclass(frozen=True, slots=True)
+class _StationDays:
+    """Stations' daily SO2/NO2/CO/PM values from ``first`` on (NaN = none), and which
+    stations have a daily row at all."""
+
+    first: date
+    values: dict[str, np.ndarray[Any, Any]]  # station -> float64[days, 5]
+    has_row: dict[str, np.ndarray[Any, Any]]  # station -> bool[days]
+
+    def of(self, stations: Sequence[str], first: date, count: int) -> tuple[Any, Any]:
+        """values [stations, count, 5] and rows per day [count] for the given days."""
+        off = (first - self.first).days
+        values = np.full((len(stations), count, len(air.DAILY_MEANS)), np.nan)
+        rows = np.zeros(count, dtype=np.int64)
+        for i, sid in enumerate(stations):
+            if sid in self.values:
+                values[i] = self.values[sid][off : off + count]
+                rows += self.has_row[sid][off : off + count]
+        return values, rows
+
+
+async def _station_days(
+    conn: AsyncConnection[Any], stations: Sequence[str], first: date, last: date
+) -> _StationDays:
+    n = (last - first).days + 1
+    values: dict[str, np.ndarray[Any, Any]] = {}
+    has_row: dict[str, np.ndarray[Any, Any]] = {}
     async with conn.cursor() as cur:
         await cur.execute(
             "SELECT station_id, day, so2, no2, co, pm10, pm25 FROM air_station_daily"
-            " WHERE station_id = ANY(%s) AND day >= %s AND day < %s",
-            (list(stations), first, first + count * DAY),
+            " WHERE station_id = ANY(%s) AND day >= %s AND day <= %s",
+            (list(stations), first, last),
         )
-        for sid, day, *values in await cur.fetchall():
-            out[row_of[sid], (day - first).days] = [np.nan if v is None else v for v in values]
-    return out
-
-
-async def _station_counts(
-    conn: AsyncConnection[Any], stations: Sequence[str], days: Sequence[date]
-) -> dict[date, int]:
-    cur = await conn.execute(
-        "SELECT day, count(*) FROM air_station_daily WHERE station_id = ANY(%s)"
-        " AND day = ANY(%s) GROUP BY day",
-        (list(stations), list(days)),
-    )
-    return {day: n for day, n in await cur.fetchall()}
+        for sid, day, *day_values in await cur.fetchall():
+            if sid not in values:
+                values[sid] = np.full((n, len(air.DAILY_MEANS)), np.nan)
+                has_row[sid] = np.zeros(n, dtype=bool)
+            i = (day - first).days
+            values[sid][i] = [np.nan if v is None else v for v in day_values]
+            has_row[sid][i] = True
+    return _StationDays(first, values, has_row)
 
 
 async def recompute_air(
     conn: AsyncConnection[Any], region_days: dict[Region, set[date]], now: datetime,
     known: Mapping[str, Sequence[Grid]],
 ) -> SyncStats:
-    """Recompute the hourly and daily air indicators of the given region-days."""
+    """Recompute the hourly and daily air indicators of the given region-days (a few
+    queries for all regions: a batch of history touches every region on every day)."""
     stats = SyncStats()
     await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items() for d in ds))
+    members = await _region_stations(conn, region_days)
+    all_days = [d for ds in region_days.values() for d in ds]
+    station_days_ = await _station_days(
+        conn, sorted({s for ss in members.values() for s in ss}), min(all_days),
+        max(all_days))
+    daily: list[Row] = []
+    blocks: list[HourBlocks] = []
+    hour_days: dict[tuple[str, ...], set[date]] = {}
     for region, days in sorted(region_days.items()):
-        stations = await _region_stations(conn, region)
+        stations = members[region]
         first = min(days)
         lo, hi = tables.day_start(first - DAY), tables.day_start(max(days) + 2 * DAY)
         n_days = (hi - lo) // DAY
         grid, n_stations = air_grid.region_grid(await _grids(conn, stations, lo, hi, known))
         key = {"city": region.city, "county": region.county}
-        values = await _station_values(conn, stations, first, n_days - 2)
+        values, rows = station_days_.of(stations, first, n_days - 2)
         reports = air_grid.region_daily(values, grid, 1, n_days - 2)
-        counts = await _station_counts(conn, stations, sorted(days))
-        daily = [
+        daily += [
             {**station_days.daily_row({**key, "day": day}, reports, (day - first).days),
-             "n_stations": counts.get(day, 0)}
+             "n_stations": int(rows[(day - first).days])}
             for day in sorted(days)
         ]
-        hours = HourBlocks.from_reports(
+        blocks.append(HourBlocks.from_reports(
             (region.city, region.county), first, air_grid.hourly(grid, 24, (n_days - 1) * 24),
             n_stations[24:],
-        )
-        reason = _region_reason(region)
-
-        def day_in(r: Row, ds: set[date] = days) -> bool:
-            return r["day"] in ds
-
-        stats.add(await sync_rows(
-            conn, tables.AIR_REGION_DAILY,
-            sql.SQL("city = %s AND county = %s AND day >= %s AND day < %s"),
-            (region.city, region.county, first, max(days) + DAY), daily,
-            day_in, reason, now,
         ))
-        stats.add(await sync_blocks(
-            conn, REGION_HOURS, [hours],
-            {(region.city, region.county): days | {d + DAY for d in days}}, reason, now,
-        ))
+        hour_days[(region.city, region.county)] = days | {d + DAY for d in days}
+    wanted = {(r.city, r.county, d) for r, ds in region_days.items() for d in ds}
+
+    def day_in(r: Row) -> bool:
+        return (r["city"], r["county"], r["day"]) in wanted
+
+    stats.add(await sync_rows(
+        conn, tables.AIR_REGION_DAILY,
+        sql.SQL("(city, county) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+                " AND day >= %s AND day <= %s"),
+        ([r.city for r in region_days], [r.county for r in region_days], min(all_days),
+         max(all_days)),
+        daily, day_in, _region_reason, now,
+    ))
+    stats.add(await sync_blocks(conn, REGION_HOURS, blocks, hour_days, _region_reason, now))
     return stats
 
 
-def _region_reason(region: Region) -> Any:
-    async def reason(row: Row, previous: datetime) -> str:
-        return f"station values of {region.label} changed after {previous.isoformat()}"
-
-    return reason
+async def _region_reason(row: Row, previous: datetime) -> str:
+    label = Region(row["city"], row["county"]).label
+    return f"station values of {label} changed after {previous.isoformat()}"
 
 
 def period_keys(days: Iterable[date]) -> set[tuple[str, date]]:
@@ -230,6 +260,6 @@ async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncSt
         stats.add(await sync_rows(
             conn, tables.AIR_REGION_PERIOD,
             sql.SQL("city = %s AND county = %s"), (region.city, region.county), rows,
-            in_keys, _region_reason(region), now,
+            in_keys, _region_reason, now,
         ))
     return stats

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from aggregator import metrics, queue
-from aggregator.recompute import BatchResult, run_batch
+from aggregator.recompute import BatchResult, Claimed, claim, run_batch
 from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.settings import Settings
@@ -38,17 +38,34 @@ def _observe(result: BatchResult, seconds: float) -> None:
 
 
 async def drain(
-    conn: AsyncConnection[Any], batch_size: int = 200, lease_seconds: float = 300.0
+    conn: AsyncConnection[Any], batch_size: int = 200, lease_seconds: float = 300.0,
+    reader: AsyncConnection[Any] | None = None,
 ) -> int:
-    """Recompute until no claimable dirty day is left; returns the station-days done."""
+    """Recompute until no claimable dirty day is left; returns the station-days done.
+
+    With ``reader`` (a second connection), while a full batch computes the next one is
+    claimed and its readings read: PostgreSQL scans on one core while Python computes on
+    the other (a backlog drains about twice as fast; small live batches are unaffected).
+    """
     done = 0
-    while True:
-        started = time.perf_counter()
-        result = await run_batch(conn, batch_size, lease_seconds)
-        if result is None:
-            break
-        _observe(result, time.perf_counter() - started)
-        done += result.station_days
+    ahead: asyncio.Future[Claimed] | None = None
+    try:
+        while True:
+            started = time.perf_counter()
+            claimed = await ahead if ahead else await claim(conn, batch_size, lease_seconds)
+            ahead = None
+            if reader is not None and len(claimed.days) >= batch_size:
+                ahead = asyncio.ensure_future(
+                    claim(reader, batch_size, lease_seconds, read=True))
+            result = await run_batch(conn, batch_size, lease_seconds, claimed)
+            if result is None:
+                break
+            _observe(result, time.perf_counter() - started)
+            done += result.station_days
+    finally:
+        if ahead is not None:  # a failed batch: give the days read ahead back at once
+            with contextlib.suppress(Exception):
+                await queue.release(conn, (await ahead).days)
     count, oldest = await queue.backlog(conn)
     await conn.commit()
     metrics.BACKLOG.set(count)
@@ -91,11 +108,11 @@ async def run(
     while not stop.is_set():
         try:
             async with await db.connect(url, autocommit=True) as listener, \
-                    await db.connect(url) as conn:
+                    await db.connect(url) as conn, await db.connect(url) as reader:
                 await listener.execute(f"LISTEN {queue.CHANNEL}")
                 log.info("aggregator started (batch %d)", tuning.batch_size)
                 while not stop.is_set():
-                    done = await drain(conn, tuning.batch_size, tuning.lease_seconds)
+                    done = await drain(conn, tuning.batch_size, tuning.lease_seconds, reader)
                     if done:
                         log.debug("recomputed %d station-days", done)
                     await _wait(listener, stop, tuning.poll_seconds)

@@ -103,8 +103,8 @@ async def mark_all(url: str, stations: int, days: int) -> None:
 
 def _drain(url: str, batch: int) -> int:
     async def go() -> int:
-        async with await db.connect(url) as conn:
-            return await service.drain(conn, batch)
+        async with await db.connect(url) as conn, await db.connect(url) as reader:
+            return await service.drain(conn, batch, reader=reader)
 
     return asyncio.run(go())
 

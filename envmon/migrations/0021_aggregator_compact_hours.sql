@@ -39,21 +39,26 @@ CREATE OR REPLACE VIEW noise_station_hourly AS
     WHERE s.kind = 'noise'
     GROUP BY h.station_id, h.ts;
 
--- One row per station and Beijing day; element i (1-based) of every array is the hour
--- starting at day 00:00 + (i - 1) h Beijing time. Indicator order of iaqi and primary_mask
--- (aggregator/air_grid.py HOURLY_INDICATORS): so2 no2 co o3 pm10 pm25 o3_8h pm10_24h
--- pm25_24h; concentrations add so2_24h. -1 = no value (aqi: NA), NaN = no concentration.
+-- One row per station (region) and Beijing day; element i (1-based) of every array is the
+-- hour starting at day 00:00 + (i - 1) h Beijing time. Small numbers are packed (a day is
+-- one row of a few hundred array elements; aggregator/hour_blocks.py writes and reads them):
+--   hours[i]: bit 0 = the hour has a report, bits 1-10 = AQI + 1 (0 = NA), bits 11-13 = HJ 633
+--     level, bits 14-22 = primary pollutants, a bit per indicator;
+--   iaqi[i][1..2]: IAQI + 1 (0 = none) of indicator k (0-based) in bits 10*(k%6) of
+--     element k/6 + 1;
+--   indicator order (aggregator/air_grid.py HOURLY_INDICATORS): so2 no2 co o3 pm10 pm25 o3_8h
+--     pm10_24h pm25_24h;
+--   concentrations[i][..]: stations: o3_8h pm10_24h pm25_24h so2_24h (their 1-h values are
+--     their hourly values); regions: so2 no2 co o3 pm10 pm25 o3_8h pm10_24h pm25_24h so2_24h
+--     (NaN = none).
 DROP TABLE air_station_hourly;
 DROP TABLE air_region_hourly;
 CREATE TABLE air_station_hours (
     station_id      text NOT NULL,
     day             date NOT NULL,
     rules           text NOT NULL,
-    present         boolean[] NOT NULL,
-    aqi             smallint[] NOT NULL,
-    level           smallint[] NOT NULL,
-    primary_mask    smallint[] NOT NULL,
-    iaqi            smallint[] NOT NULL,
+    hours           integer[] NOT NULL,
+    iaqi            bigint[] NOT NULL,
     concentrations  double precision[] NOT NULL,
     computed_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (station_id, day)
@@ -63,69 +68,90 @@ CREATE TABLE air_region_hours (
     county          text NOT NULL,
     day             date NOT NULL,
     rules           text NOT NULL,
-    present         boolean[] NOT NULL,
-    aqi             smallint[] NOT NULL,
-    level           smallint[] NOT NULL,
-    primary_mask    smallint[] NOT NULL,
-    iaqi            smallint[] NOT NULL,
+    hours           integer[] NOT NULL,
+    iaqi            bigint[] NOT NULL,
     concentrations  double precision[] NOT NULL,
     n_stations      smallint[] NOT NULL,
     computed_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (city, county, day)
 );
 
--- One hourly report per row, as before. category: HJ 633 表2 names by level (a test checks
--- them against aggregator/standards/aqi_tables.toml).
-CREATE FUNCTION air_hours_report(
-    rules text, i integer, aqi smallint[], level smallint[], mask smallint[], iaqi smallint[],
-    c double precision[]
-) RETURNS TABLE (aqi integer, level smallint, category text, primary_pollutants text[],
-                 iaqi jsonb, concentrations jsonb)
+-- The report of one hour from its packed numbers. category: HJ 633 表2 names by level (a
+-- test checks them against aggregator/standards/aqi_tables.toml).
+CREATE FUNCTION air_hour_report(head integer, iaqi_a bigint, iaqi_b bigint)
+RETURNS TABLE (aqi integer, level smallint, category text, primary_pollutants text[],
+               iaqi jsonb)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT NULLIF(aqi[i], -1)::integer,
-           NULLIF(level[i], -1),
-           (ARRAY['优', '良', '轻度污染', '中度污染', '重度污染', '严重污染'])[NULLIF(level[i], -1)],
+    SELECT NULLIF((head >> 1) & 1023, 0) - 1,
+           NULLIF((head >> 11) & 7, 0)::smallint,
+           (ARRAY['优', '良', '轻度污染', '中度污染', '重度污染', '严重污染'])[
+               NULLIF((head >> 11) & 7, 0)],
            ARRAY(SELECT n FROM unnest(ARRAY['so2', 'no2', 'co', 'o3', 'pm10', 'pm25', 'o3_8h',
                                             'pm10_24h', 'pm25_24h']) WITH ORDINALITY AS u(n, k)
-                 WHERE mask[i] & (1 << (k::int - 1)) <> 0 ORDER BY k),
+                 WHERE (head >> 14) & (1 << (k::int - 1)) <> 0 ORDER BY k),
            jsonb_strip_nulls(jsonb_build_object(
-               'so2', NULLIF(iaqi[i][1], -1), 'no2', NULLIF(iaqi[i][2], -1),
-               'co', NULLIF(iaqi[i][3], -1), 'o3', NULLIF(iaqi[i][4], -1),
-               'pm10', NULLIF(iaqi[i][5], -1), 'pm25', NULLIF(iaqi[i][6], -1),
-               'o3_8h', NULLIF(iaqi[i][7], -1), 'pm10_24h', NULLIF(iaqi[i][8], -1),
-               'pm25_24h', NULLIF(iaqi[i][9], -1))),
-           CASE WHEN rules = '2012' THEN jsonb_build_object(
-               'so2', NULLIF(c[i][1], 'NaN'), 'no2', NULLIF(c[i][2], 'NaN'),
-               'co', NULLIF(c[i][3], 'NaN'), 'o3', NULLIF(c[i][4], 'NaN'),
-               'o3_8h', NULLIF(c[i][7], 'NaN'), 'pm10_24h', NULLIF(c[i][8], 'NaN'),
-               'pm25_24h', NULLIF(c[i][9], 'NaN'), 'so2_24h', NULLIF(c[i][10], 'NaN'))
-           ELSE jsonb_build_object(
-               'so2', NULLIF(c[i][1], 'NaN'), 'no2', NULLIF(c[i][2], 'NaN'),
-               'co', NULLIF(c[i][3], 'NaN'), 'o3', NULLIF(c[i][4], 'NaN'),
-               'pm10', NULLIF(c[i][5], 'NaN'), 'pm25', NULLIF(c[i][6], 'NaN')) END
+               'so2', NULLIF(iaqi_a & 1023, 0) - 1,
+               'no2', NULLIF((iaqi_a >> 10) & 1023, 0) - 1,
+               'co', NULLIF((iaqi_a >> 20) & 1023, 0) - 1,
+               'o3', NULLIF((iaqi_a >> 30) & 1023, 0) - 1,
+               'pm10', NULLIF((iaqi_a >> 40) & 1023, 0) - 1,
+               'pm25', NULLIF((iaqi_a >> 50) & 1023, 0) - 1,
+               'o3_8h', NULLIF(iaqi_b & 1023, 0) - 1,
+               'pm10_24h', NULLIF((iaqi_b >> 10) & 1023, 0) - 1,
+               'pm25_24h', NULLIF((iaqi_b >> 20) & 1023, 0) - 1))
 $$;
 
 CREATE VIEW air_station_hourly AS
-    SELECT h.station_id,
-           (h.day + make_interval(hours => i - 1)) AT TIME ZONE 'Asia/Shanghai' AS ts,
-           h.rules, r.aqi, r.level, r.category, r.primary_pollutants, r.iaqi,
-           r.concentrations, h.computed_at
+    SELECT h.station_id, t.ts, h.rules, r.aqi, r.level, r.category, r.primary_pollutants,
+           r.iaqi,
+           CASE WHEN h.rules = '2012' THEN jsonb_build_object(
+               'so2', v.so2, 'no2', v.no2, 'co', v.co, 'o3', v.o3,
+               'o3_8h', NULLIF(h.concentrations[i][1], 'NaN'),
+               'pm10_24h', NULLIF(h.concentrations[i][2], 'NaN'),
+               'pm25_24h', NULLIF(h.concentrations[i][3], 'NaN'),
+               'so2_24h', NULLIF(h.concentrations[i][4], 'NaN'))
+           ELSE jsonb_build_object(
+               'so2', v.so2, 'no2', v.no2, 'co', v.co, 'o3', v.o3, 'pm10', v.pm10,
+               'pm25', v.pm25) END AS concentrations,
+           h.computed_at
     FROM air_station_hours h
     CROSS JOIN LATERAL generate_series(1, 24) AS i
-    CROSS JOIN LATERAL air_hours_report(h.rules, i, h.aqi, h.level, h.primary_mask,
-                                        h.iaqi, h.concentrations) AS r
-    WHERE h.present[i];
+    CROSS JOIN LATERAL (
+        SELECT (h.day + make_interval(hours => i - 1)) AT TIME ZONE 'Asia/Shanghai' AS ts) t
+    CROSS JOIN LATERAL air_hour_report(h.hours[i], h.iaqi[i][1], h.iaqi[i][2]) AS r
+    CROSS JOIN LATERAL (
+        SELECT max(x.value) FILTER (WHERE x.parameter = 'so2') AS so2,
+               max(x.value) FILTER (WHERE x.parameter = 'no2') AS no2,
+               max(x.value) FILTER (WHERE x.parameter = 'co') AS co,
+               max(x.value) FILTER (WHERE x.parameter = 'o3') AS o3,
+               max(x.value) FILTER (WHERE x.parameter = 'pm10') AS pm10,
+               max(x.value) FILTER (WHERE x.parameter = 'pm25') AS pm25
+        FROM hourly_values x
+        WHERE x.station_id = h.station_id AND x.ts = t.ts AND x.valid
+          AND x.parameter IN ('so2', 'no2', 'co', 'o3', 'pm10', 'pm25')) AS v
+    WHERE h.hours[i] & 1 = 1;
 
 CREATE VIEW air_region_hourly AS
-    SELECT h.city, h.county,
-           (h.day + make_interval(hours => i - 1)) AT TIME ZONE 'Asia/Shanghai' AS ts,
-           h.rules, r.aqi, r.level, r.category, r.primary_pollutants, r.iaqi,
-           r.concentrations, h.n_stations[i]::integer AS n_stations, h.computed_at
+    SELECT h.city, h.county, t.ts, h.rules, r.aqi, r.level, r.category, r.primary_pollutants,
+           r.iaqi,
+           CASE WHEN h.rules = '2012' THEN jsonb_build_object(
+               'so2', NULLIF(c[1], 'NaN'), 'no2', NULLIF(c[2], 'NaN'),
+               'co', NULLIF(c[3], 'NaN'), 'o3', NULLIF(c[4], 'NaN'),
+               'o3_8h', NULLIF(c[7], 'NaN'), 'pm10_24h', NULLIF(c[8], 'NaN'),
+               'pm25_24h', NULLIF(c[9], 'NaN'), 'so2_24h', NULLIF(c[10], 'NaN'))
+           ELSE jsonb_build_object(
+               'so2', NULLIF(c[1], 'NaN'), 'no2', NULLIF(c[2], 'NaN'),
+               'co', NULLIF(c[3], 'NaN'), 'o3', NULLIF(c[4], 'NaN'),
+               'pm10', NULLIF(c[5], 'NaN'), 'pm25', NULLIF(c[6], 'NaN')) END
+               AS concentrations,
+           h.n_stations[i]::integer AS n_stations, h.computed_at
     FROM air_region_hours h
     CROSS JOIN LATERAL generate_series(1, 24) AS i
-    CROSS JOIN LATERAL air_hours_report(h.rules, i, h.aqi, h.level, h.primary_mask,
-                                        h.iaqi, h.concentrations) AS r
-    WHERE h.present[i];
+    CROSS JOIN LATERAL (
+        SELECT (h.day + make_interval(hours => i - 1)) AT TIME ZONE 'Asia/Shanghai' AS ts) t
+    CROSS JOIN LATERAL air_hour_report(h.hours[i], h.iaqi[i][1], h.iaqi[i][2]) AS r
+    CROSS JOIN LATERAL (SELECT ARRAY(SELECT unnest(h.concentrations[i:i][1:10])) AS c) AS a
+    WHERE h.hours[i] & 1 = 1;
 
 -- The hourly reports dropped above are rebuilt by the aggregator from the readings.
 INSERT INTO dirty_days (station_id, day)

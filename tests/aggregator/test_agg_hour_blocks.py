@@ -13,28 +13,43 @@ from psycopg import AsyncConnection
 
 from aggregator import standards
 from aggregator.air_grid import HOURLY_CONCENTRATIONS, HOURLY_INDICATORS
-from aggregator.hour_blocks import REGION_HOURS, STATION_HOURS, HourBlocks, hour_report, sync_blocks
+from aggregator.hour_blocks import (
+    REGION_HOURS,
+    STATION_HOURS,
+    BlockTable,
+    HourBlocks,
+    hour_report,
+    pack_hours,
+    pack_iaqi,
+    sync_blocks,
+)
 from tests.aggregator.agg_support import day_hours, fetch
 
 DAY = date(2025, 6, 1)
 
 
-def blocks(key: tuple[str, ...], seed: int, days: int = 2, regional: bool = False) -> HourBlocks:
+def blocks(key: tuple[str, ...], seed: int, days: int = 2, regional: bool = False,
+           aqi_at: dict[tuple[int, int], int] | None = None) -> HourBlocks:
     rng = np.random.default_rng(seed)
     present = rng.random((days, 24)) < 0.8
     aqi = np.where(rng.random((days, 24)) < 0.1, -1, rng.integers(0, 501, (days, 24)))
-    level = np.array([[standards.category(a).level if a >= 0 else -1 for a in row]
-                      for row in aqi])
+    for (d, h), value in (aqi_at or {}).items():
+        present[d, h], aqi[d, h] = True, value
     iaqi = np.where(rng.random((days, 24, 9)) < 0.2, -1, rng.integers(0, 501, (days, 24, 9)))
     conc = np.where(rng.random((days, 24, 10)) < 0.2, np.nan,
                     np.round(rng.random((days, 24, 10)) * 300, 1))
     return HourBlocks(
         key, DAY, ["2012", "2026"][:days] if days == 2 else ["2012"] * days,
-        present, aqi.astype(np.int16), level.astype(np.int16),
-        rng.integers(0, 1 << 9, (days, 24)).astype(np.int16),
-        iaqi.astype(np.int16), conc,
+        pack_hours(present, aqi, rng.integers(0, 1 << 9, (days, 24))),
+        pack_iaqi(iaqi), conc,
         rng.integers(1, 9, (days, 24)).astype(np.int16) if regional else None,
     )
+
+
+def stored(table: BlockTable, b: HourBlocks, d: int) -> tuple[np.ndarray[Any, Any], ...]:
+    cols = [HOURLY_CONCENTRATIONS.index(c) for c in table.columns]
+    out = (b.hours[d], b.iaqi[d], b.concentrations[d][:, cols])
+    return out if b.n_stations is None else (*out, b.n_stations[d])
 
 
 async def no_reason(row: dict[str, Any], previous: datetime) -> str:
@@ -60,14 +75,16 @@ async def test_station_view_shows_each_present_hour_as_computed(
     assert stats.inserted == 2
     got = await view_rows(db_conn, "agg-hb1")
     expected = {}
+    one_hour = {"2012": ("so2", "no2", "co", "o3"),
+                "2026": ("so2", "no2", "co", "o3", "pm10", "pm25")}
     for d in range(2):
-        arrays = (b.present[d], b.aqi[d], b.level[d], b.primary_mask[d], b.iaqi[d],
-                  b.concentrations[d])
         for h, ts in enumerate(day_hours(date(2025, 6, 1 + d))):
             if b.present[d, h]:
-                r = hour_report(b.rules[d], arrays, h)
+                r = hour_report(STATION_HOURS, b.rules[d], stored(STATION_HOURS, b, d), h)
+                # a station's 1-h concentrations are its hourly values (none here)
+                shown = {**dict.fromkeys(one_hour[b.rules[d]]), **r["concentrations"]}
                 expected[ts] = (r["rules"], r["aqi"], r["level"], r["category"],
-                                r["primary_pollutants"], r["iaqi"], r["concentrations"])
+                                r["primary_pollutants"], r["iaqi"], shown)
     assert got == expected
     assert len(got) == int(b.present.sum())
 
@@ -77,11 +94,9 @@ async def test_view_category_is_the_hj633_table2_name(
     db_conn: AsyncConnection[Any], aqi: int
 ) -> None:
     """HJ 633 表2: the view's category name for a level equals the standards library's."""
-    b = blocks((f"agg-hb-c{aqi}",), 2, days=1)
-    b.present[0, :] = False
-    b.present[0, 5] = True
-    b.aqi[0, 5] = aqi
-    b.level[0, 5] = standards.category(aqi).level
+    b = blocks((f"agg-hb-c{aqi}",), 2, days=1, aqi_at={(0, 5): aqi})
+    b.hours[0, :5] &= ~1
+    b.hours[0, 6:] &= ~1
     async with db_conn.transaction():
         await sync_blocks(db_conn, STATION_HOURS, [b], {b.key: [DAY]}, no_reason,
                           datetime.now(UTC))
@@ -93,8 +108,7 @@ async def test_view_category_is_the_hj633_table2_name(
 async def test_unchanged_days_are_kept_and_a_changed_hour_is_a_revision(
     db_conn: AsyncConnection[Any],
 ) -> None:
-    b = blocks(("agg-hb2",), 3)
-    b.present[0, 3] = True
+    b = blocks(("agg-hb2",), 3, aqi_at={(0, 3): 60})
     days = {b.key: [DAY, DAY.replace(day=2)]}
     async with db_conn.transaction():
         await sync_blocks(db_conn, STATION_HOURS, [b], days, no_reason, datetime.now(UTC))
@@ -102,10 +116,9 @@ async def test_unchanged_days_are_kept_and_a_changed_hour_is_a_revision(
         again = await sync_blocks(db_conn, STATION_HOURS, [b], days, no_reason,
                                   datetime.now(UTC))
     assert (again.unchanged, again.inserted, again.updated, again.revised) == (2, 0, 0, 0)
-    before = hour_report(b.rules[0], (b.present[0], b.aqi[0], b.level[0], b.primary_mask[0],
-                                      b.iaqi[0], b.concentrations[0]), 3)
-    b.aqi[0, 3] = 77 if before["aqi"] != 77 else 78
-    b.level[0, 3] = 2
+    before = hour_report(STATION_HOURS, b.rules[0], stored(STATION_HOURS, b, 0), 3)
+    b.hours[0, 3] = pack_hours(np.array([True]), np.array([77]),
+                               np.array([b.hours[0, 3] >> 14]))[0]
     async with db_conn.transaction():
         changed = await sync_blocks(db_conn, STATION_HOURS, [b], days, no_reason,
                                     datetime.now(UTC))
@@ -115,7 +128,8 @@ async def test_unchanged_days_are_kept_and_a_changed_hour_is_a_revision(
         db_conn, "SELECT changes, reason FROM indicator_revisions WHERE indicator ="
         " 'air_station_hourly' AND key = %s::jsonb",
         f'{{"station_id": "agg-hb2", "ts": "{ts.isoformat()}"}}')
-    assert changes["aqi"] == [before["aqi"], int(b.aqi[0, 3])] and reason == "test"
+    assert before["aqi"] == 60 and changes["aqi"] == [60, 77] and "level" not in changes
+    assert reason == "test"
 
 
 async def test_region_day_without_reports_is_deleted(db_conn: AsyncConnection[Any]) -> None:
@@ -128,7 +142,7 @@ async def test_region_day_without_reports_is_deleted(db_conn: AsyncConnection[An
     assert n == int(b.present.sum())
     assert b.n_stations is not None
     assert stations == [int(v) for v, p in zip(b.n_stations[0], b.present[0], strict=True) if p]
-    b.present[:] = False
+    b.hours[:] &= ~1
     async with db_conn.transaction():
         gone = await sync_blocks(db_conn, REGION_HOURS, [b], {b.key: [DAY]}, no_reason,
                                  datetime.now(UTC))

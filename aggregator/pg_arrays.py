@@ -13,7 +13,9 @@ record array.
 
 from __future__ import annotations
 
+import json
 import struct
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -117,6 +119,40 @@ def timestamptz_field(ts: datetime) -> bytes:
 
 def row_start(n_fields: int) -> bytes:
     return struct.pack(">h", n_fields)
+
+
+_NULL = struct.pack(">i", -1)
+_FIXED: dict[int, str] = {20: ">q", 21: ">h", 23: ">i", 701: ">d"}
+
+
+def _text_array(values: Sequence[str | None]) -> bytes:
+    header = struct.pack(">iiIii", 1, any(v is None for v in values), 25, len(values), 1)
+    return header + b"".join(_NULL if v is None else field(v.encode()) for v in values)
+
+
+def field_encoder(oid: int) -> Callable[[Any], bytes] | None:
+    """A function from a Python value to its binary COPY field (NULL for None), for the
+    column types indicator tables use; None for other types."""
+    encode: Callable[[Any], bytes]
+    if oid in _FIXED:
+        fmt = struct.Struct(_FIXED[oid])
+        cast = float if oid == 701 else int
+        encode = lambda v: field(fmt.pack(cast(v)))  # noqa: E731
+    elif oid == 25:
+        encode = text_field
+    elif oid == 16:
+        encode = lambda v: field(b"\x01" if v else b"\x00")  # noqa: E731
+    elif oid == 1082:
+        encode = date_field
+    elif oid == 1184:
+        encode = timestamptz_field
+    elif oid == 3802:  # jsonb: version 1, then the JSON text
+        encode = lambda v: field(b"\x01" + json.dumps(v, separators=(",", ":")).encode())  # noqa: E731
+    elif oid == 1009:
+        encode = lambda v: field(_text_array(v))  # noqa: E731
+    else:
+        return None
+    return lambda v: _NULL if v is None else encode(v)
 
 
 def _loader(element_oid: int) -> type[Loader]:

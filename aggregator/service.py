@@ -49,15 +49,18 @@ async def drain(
     """
     done = 0
     ahead: asyncio.Future[Claimed] | None = None
+    # the first batch's readings cannot be read ahead: keep it small when reading ahead
+    limit = max(1, batch_size // 4) if reader is not None else batch_size
     try:
         while True:
             started = time.perf_counter()
-            claimed = await ahead if ahead else await claim(conn, batch_size, lease_seconds)
+            claimed = await ahead if ahead else await claim(conn, limit, lease_seconds)
             ahead = None
-            if reader is not None and len(claimed.days) >= batch_size:
+            if reader is not None and len(claimed.days) >= limit:
                 ahead = asyncio.ensure_future(
                     claim(reader, batch_size, lease_seconds, read=True))
-            result = await run_batch(conn, batch_size, lease_seconds, claimed)
+            result = await run_batch(conn, limit, lease_seconds, claimed)
+            limit = batch_size
             if result is None:
                 break
             _observe(result, time.perf_counter() - started)

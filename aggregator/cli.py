@@ -8,7 +8,6 @@ import signal
 import click
 
 from aggregator import queue, service
-from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
 from envmon.health import HealthServer
@@ -16,16 +15,19 @@ from envmon.health import HealthServer
 
 @click.command("aggregate")
 @click.option("--once", is_flag=True, help="Drain the dirty-day queue, then exit.")
-@click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True,
-              help="Station-days recomputed per transaction.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=None,
+              help="Station-days recomputed per transaction  [default: the [aggregator]"
+                   " batch_size setting, 10000]")
 @click.option("--retry-failed", is_flag=True,
               help="First put the station-days in failed_days back into the queue.")
-def aggregate(once: bool, batch_size: int, retry_failed: bool) -> None:
+def aggregate(once: bool, batch_size: int | None, retry_failed: bool) -> None:
     """Keep indicators current: recompute the station-days marked dirty by ingest."""
     settings = load_settings()
     setup_logging(settings)
     url = require_database(settings)
-    tuning = AggregatorSettings(batch_size=batch_size)
+    tuning = settings.aggregator
+    if batch_size is not None:
+        tuning = tuning.model_copy(update={"batch_size": batch_size})
 
     async def requeue() -> int:
         async with await db.connect(url) as conn:
@@ -34,8 +36,8 @@ def aggregate(once: bool, batch_size: int, retry_failed: bool) -> None:
             return n
 
     async def go_once() -> int:
-        async with await db.connect(url) as conn:
-            return await service.drain(conn, batch_size)
+        async with await db.connect(url) as conn, await db.connect(url) as reader:
+            return await service.drain(conn, tuning.batch_size, tuning.lease_seconds, reader)
 
     async def go_forever() -> None:
         stop = asyncio.Event()

@@ -34,7 +34,7 @@ from aggregator.pg_arrays import (
     timestamptz_field,
     use_numpy,
 )
-from aggregator.revisions import SyncStats
+from aggregator.revisions import SyncStats, log_revisions
 
 Array = np.ndarray[Any, Any]
 HOURS = 24
@@ -237,14 +237,7 @@ async def sync_blocks(
                 stats.revised += bool(found)
                 revisions += found
     await _write(conn, table, writes, deletes, now)
-    if revisions:
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO indicator_revisions "
-                "(indicator, key, changes, reason, previous_computed_at, revised_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                [(*r, now) for r in revisions],
-            )
+    await log_revisions(conn, revisions, now)
     return stats
 
 

@@ -137,14 +137,23 @@ async def sync_rows(
             )
         if writes:
             await _upsert(cur, table, cols, writes, now)
-        if revisions:
-            await cur.executemany(
-                "INSERT INTO indicator_revisions "
-                "(indicator, key, changes, reason, previous_computed_at, revised_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                [(*r, now) for r in revisions],
-            )
+    await log_revisions(conn, revisions, now)
     return stats
+
+
+async def log_revisions(
+    conn: AsyncConnection[Any], revisions: Sequence[tuple[Any, ...]], now: datetime
+) -> None:
+    """Append (indicator, key, changes, reason, previous computed_at) entries to the log."""
+    if not revisions:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO indicator_revisions "
+            "(indicator, key, changes, reason, previous_computed_at, revised_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            [(*r, now) for r in revisions],
+        )
 
 
 async def _upsert(

@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregator import service
+from aggregator.settings import AggregatorSettings
 from envmon import db, storage
 from envmon.settings import Settings, StorageSettings
 from envmon.stations import Station, upsert_stations
@@ -155,7 +156,7 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=100)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=AggregatorSettings().batch_size)
     parser.add_argument("--latency-samples", type=int, default=5)
     args = parser.parse_args()
     url = create_database("envmon_bench")

@@ -5,6 +5,11 @@ A :class:`Grid` holds one station's (or region's) valid hourly values of the six
 consecutive Beijing hours, NaN where the dict series has no value. :func:`hourly`,
 :func:`daily`, :func:`region_grid` and :func:`region_daily` return what ``air.hours``,
 ``air.station_day``, ``air.region_series`` and ``air.region_day`` return, as arrays.
+:func:`hourly_many` and :func:`daily_many` do ``hourly``/``daily`` for many stations whose
+grids share start and length in one pass (values ``[stations, 6, n_hours]``, see
+:func:`stack`): the same elements, with the fixed cost of the numpy calls paid once. Their
+fast-path checks (integer sums, below) look at the whole stack, so a sum may take the exact
+TwoSum path, and rarely ``fsum``, where the station alone would not; the results are the same.
 
 Why the vector path is exact, and when it falls back (``FALLBACKS`` counts every fallback):
 
@@ -13,8 +18,8 @@ Why the vector path is exact, and when it falls back (``FALLBACKS`` counts every
   correctly rounded (half-even) sum of the exact binary values, order-free. When every value
   is integer-valued and the absolute sum is below 2**52, every partial sum is an integer that
   float64 holds exactly, so ``numpy.sum``/``cumsum`` is that exact sum in any order. Otherwise
-  a TwoSum chain (error-free: ``s + Σe`` is the exact sum), whose errors ``e`` are summed by a
-  second TwoSum chain (``E + Σe2 == Σe``), gives ``r + t == s + E`` exactly with
+  TwoSum tree (pairwise, error-free: ``s + Σe`` is the exact sum), whose errors ``e`` are
+  summed by a second TwoSum tree (``E + Σe2 == Σe``), gives ``r + t == s + E`` exactly with
   ``r = fl(s + E)``, so the exact sum is ``r + t + Σe2``. It rounds to ``r`` (half-even ties
   included) when ``Σe2 == 0`` or when ``|t| + Σ|e2|`` stays short of half the gap to ``r``'s
   neighbour; only the other (rare) sums are recomputed by ``math.fsum``
@@ -87,6 +92,16 @@ _MOVING = {
     "pm25_24h": (5, 24, standards.PM_24H_MOVING_MIN_HOURS),
     "so2_24h": (0, 24, standards.PM_24H_MOVING_MIN_HOURS),
 }
+_DAILY_MEAN_ROWS = [POLLUTANTS.index(p) for p in air.DAILY_MEANS]
+#: ``_MOVING`` by window: (columns, pollutant rows, hours, minimum valid hours)
+_MOVING_GROUPS = [
+    ([HOURLY_CONCENTRATIONS.index(k) for k in keys], [_MOVING[k][0] for k in keys],
+     _MOVING[keys[0]][1], _MOVING[keys[0]][2])
+    for keys in (
+        [k for k in _MOVING if _MOVING[k][1:] == spec]
+        for spec in dict.fromkeys(m[1:] for m in _MOVING.values())
+    )
+]
 _HOURLY_COLUMNS: dict[RuleSet, tuple[str, ...]] = {
     "2012": ("so2", "no2", "co", "o3", "o3_8h", "pm10_24h", "pm25_24h", "so2_24h"),
     "2026": POLLUTANTS,
@@ -101,19 +116,7 @@ class Grid:
     values: F64  # float64[len(POLLUTANTS), n_hours]; NaN = no valid value; n_hours % 24 == 0
 
     def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.start.utcoffset() is None:
-            raise ValueError(f"grid start must be timezone-aware: {self.start!r}")
-        local = self.start.astimezone(standards.BEIJING)
-        if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
-            raise ValueError(f"grid start must be 00:00 Beijing: {self.start!r}")
-        shape = self.values.shape
-        if self.values.dtype != np.float64 or len(shape) != 2 or shape[0] != len(POLLUTANTS):
-            raise ValueError(f"grid values must be float64[{len(POLLUTANTS)}, n], got {shape}")
-        if shape[1] % 24:
-            raise ValueError(f"grid must cover whole days, got {shape[1]} hours")
-        end = local + shape[1] * HOUR
-        if local.utcoffset() != _UTC8 or end.utcoffset() != _UTC8:
-            raise ValueError("grid hours must all be UTC+8 (Beijing has no DST since 1991)")
+        _check_grid(self.start, self.values, stations=False)
 
     @property
     def n_hours(self) -> int:
@@ -122,6 +125,26 @@ class Grid:
     @property
     def first_day(self) -> date:
         return self.start.astimezone(standards.BEIJING).date()
+
+
+def _check_grid(start: datetime, values: F64, *, stations: bool) -> date:
+    """Validate a grid's (``stations``: a stack of grids') start and values; its first day."""
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError(f"grid start must be timezone-aware: {start!r}")
+    local = start.astimezone(standards.BEIJING)
+    if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+        raise ValueError(f"grid start must be 00:00 Beijing: {start!r}")
+    shape = values.shape
+    want = (3 if stations else 2, len(POLLUTANTS))
+    if values.dtype != np.float64 or (len(shape), shape[-2] if shape else -1) != want:
+        form = "[stations, 6, n]" if stations else f"[{len(POLLUTANTS)}, n]"
+        raise ValueError(f"grid values must be float64{form}, got {shape}")
+    if shape[-1] % 24:
+        raise ValueError(f"grid must cover whole days, got {shape[-1]} hours")
+    end = local + shape[-1] * HOUR
+    if local.utcoffset() != _UTC8 or end.utcoffset() != _UTC8:
+        raise ValueError("grid hours must all be UTC+8 (Beijing has no DST since 1991)")
+    return local.date()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -237,6 +260,20 @@ def _two_sum(a: F64, b: F64) -> tuple[F64, F64]:
     return s, (a - (s - bb)) + (b - bb)
 
 
+def _tree_sum(x: F64) -> tuple[F64, F64]:
+    """TwoSum in a pairwise tree over axis 0: ``s`` and the errors ``e`` [m - 1, ...] with
+    ``Σx == s + Σe`` exactly (every TwoSum is error-free); a few numpy calls per level."""
+    level, errors = x, []
+    while level.shape[0] > 1:
+        half = level.shape[0] // 2
+        s, e = _two_sum(level[0 : 2 * half : 2], level[1 : 2 * half : 2])
+        errors.append(e)
+        level = np.concatenate((s, level[2 * half :])) if level.shape[0] % 2 else s
+    if not errors:
+        return level[0], np.zeros((0, *x.shape[1:]))
+    return level[0], np.concatenate(errors)
+
+
 def _exact_sums(x: F64) -> F64:
     """``math.fsum`` over axis 0 of a finite array (see the module docstring for the proof)."""
     m = x.shape[0]
@@ -244,14 +281,11 @@ def _exact_sums(x: F64) -> F64:
         return np.zeros(x.shape[1:])
     if _integral(x):
         return np.asarray(x.sum(axis=0) + 0.0, dtype=np.float64)
-    s = x[0] + 0.0
-    e_sum = np.zeros_like(s)
-    e2_abs = np.zeros_like(s)
-    for j in range(1, m):
-        s, e = _two_sum(s, x[j])  # s_old + x_j == s + e exactly
-        e_sum, e2 = _two_sum(e_sum, e)
-        e2_abs += np.abs(e2)
+    s, errors = _tree_sum(x)  # exact sum == s + Σe
+    e_sum, errors2 = _tree_sum(errors) if m > 1 else (np.zeros_like(s), errors)  # Σe == E + Σe2
+    e2_abs = np.abs(errors2).sum(axis=0)
     r, t = _two_sum(s, e_sum)  # exact sum == r + t + Σe2
+    r = r + 0.0  # fsum's zero is +0.0
     bound = (1 + m * 2.0**-52) * e2_abs  # >= |Σe2|
     up = np.nextafter(r, np.inf) - r
     down = r - np.nextafter(r, -np.inf)
@@ -265,10 +299,13 @@ def _exact_sums(x: F64) -> F64:
 
 
 def _window_sums(z: F64, n: int) -> F64:
-    """Exact sums of the ``n``-hour windows of ``z`` (no NaN), window ``i`` = ``z[i:i+n]``."""
+    """Exact sums of the ``n``-hour windows along the last axis of ``z`` (no NaN), window
+    ``i`` = ``z[..., i:i+n]``."""
     if _integral(z):
-        cs = np.concatenate(([0.0], np.cumsum(z)))
-        return np.asarray(cs[n:] - cs[:-n], dtype=np.float64)
+        cs = np.cumsum(z, axis=-1)
+        out = cs[..., n - 1 :].copy()
+        out[..., 1:] -= cs[..., : -n]
+        return out
     view = np.lib.stride_tricks.sliding_window_view(z, n, axis=-1)
     return _exact_sums(np.moveaxis(view, -1, 0))
 
@@ -281,46 +318,65 @@ def _means(sums: F64, counts: npt.NDArray[np.int64], min_valid: int) -> F64:
     return out
 
 
+def _window_counts(valid: Bool, n: int) -> I64:
+    """Number of True in each ``n``-window along the last axis."""
+    cv = np.cumsum(valid, axis=-1, dtype=np.int64)
+    out = cv[..., n - 1 :].copy()
+    out[..., 1:] -= cv[..., : -n]
+    return out
+
+
 def _moving_means(x: F64, n: int, min_valid: int, lo: int, hi: int) -> F64:
-    """Valid ``n``-hour moving means of the windows ending with hours lo..hi-1 (HJ 663 label
-    = hour end); hours before index 0 are missing (HJ 633-2012 §5.1, GB 3095 表4)."""
+    """Valid ``n``-hour moving means of the windows ending with hours lo..hi-1 of the last
+    axis (HJ 663 label = hour end); hours before index 0 are missing (HJ 633-2012 §5.1,
+    GB 3095 表4)."""
     if hi <= lo:
-        return np.zeros(0)
+        return np.zeros((*x.shape[:-1], 0))
     first = lo - n + 1
-    seg = x[max(first, 0) : hi]
+    seg = x[..., max(first, 0) : hi]
     if first < 0:
-        seg = np.concatenate((np.full(-first, np.nan), seg))
+        seg = np.concatenate((np.full((*x.shape[:-1], -first), np.nan), seg), axis=-1)
     valid = ~np.isnan(seg)
     z = np.where(valid, seg, 0.0)
-    cv = np.concatenate(([0], np.cumsum(valid, dtype=np.int64)))
-    counts = cv[n:] - cv[:-n]
-    return _means(_window_sums(z, n), counts, min_valid)
+    return _means(_window_sums(z, n), _window_counts(valid, n), min_valid)
+
+
+def _row_sums(z: F64) -> F64:
+    """Exact sums over the last axis of ``z`` [stations, rows, ..., n]; each row (a
+    pollutant) is checked for the integer fast path on its own, the others share one
+    TwoSum pass."""
+    other = tuple(a for a in range(z.ndim) if a != 1)
+    ints = np.all(z == np.trunc(z), axis=other) & (np.abs(z).sum(axis=other) < _EXACT_BELOW)
+    if ints.all():
+        return np.asarray(z.sum(axis=-1) + 0.0, np.float64)
+    if not ints.any():
+        return _exact_sums(np.moveaxis(z, -1, 0))
+    out = np.empty(z.shape[:-1])
+    out[:, ints] = z[:, ints].sum(axis=-1) + 0.0
+    out[:, ~ints] = _exact_sums(np.moveaxis(z[:, ~ints], -1, 0))
+    return out
 
 
 def _day_means(x: F64, min_hours: int = 20) -> F64:
-    """Daily means of ``x`` [days, 24]: >= 20 valid hours (GB 3095 表4)."""
+    """Daily means of ``x`` [stations, pollutants, days, 24]: >= 20 valid hours (GB 3095
+    表4)."""
     valid = ~np.isnan(x)
-    sums = _exact_sums(np.where(valid, x, 0.0).T)
-    return _means(sums, valid.sum(axis=1, dtype=np.int64), min_hours)
+    sums = _row_sums(np.where(valid, x, 0.0))
+    return _means(sums, valid.sum(axis=-1, dtype=np.int64), min_hours)
 
 
 def _o3_daily(o3: F64) -> tuple[F64, F64]:
     """O3 MDA8 (HJ 663 §6.1.2: windows ending 08:00..24:00, >= 6 h each, >= 14 windows or
-    max > 160) and daily max 1-h (>= 20 h) of ``o3`` [days, 24]."""
+    max > 160) and daily max 1-h (>= 20 h) of ``o3`` [..., days, 24]."""
     valid = ~np.isnan(o3)
     z = np.where(valid, o3, 0.0)
-    windows = np.lib.stride_tricks.sliding_window_view(z, 8, axis=1)  # [days, 17, 8]
-    sums = _exact_sums(np.moveaxis(windows, -1, 0))
-    cv = np.concatenate((np.zeros((o3.shape[0], 1), np.int64),
-                         np.cumsum(valid, axis=1, dtype=np.int64)), axis=1)
-    counts = cv[:, 8:] - cv[:, :-8]
-    means = _means(sums, counts, standards.O3_8H_MIN_HOURS)
+    means = _means(_window_sums(z, 8), _window_counts(valid, 8), standards.O3_8H_MIN_HOURS)
     ok = ~np.isnan(means)
-    n_windows = ok.sum(axis=1)
-    best = np.where(ok, means, -np.inf).max(axis=1)
+    n_windows = ok.sum(axis=-1)
+    best = np.where(ok, means, -np.inf).max(axis=-1)
     mda8 = np.where((n_windows > 0) & ((n_windows >= 14) | (best > 160)), best, np.nan)
-    hours = valid.sum(axis=1)
-    top = np.where(valid, o3, -np.inf).max(axis=1)
+    hours = valid.sum(axis=-1)
+    top = np.where(valid, o3, -np.inf).max(axis=-1)
     max_1h = np.where(hours >= standards.O3_1H_MAX_MIN_HOURS, top, np.nan)
     return np.asarray(mda8, np.float64), np.asarray(max_1h, np.float64)
 
@@ -398,13 +454,23 @@ def _short_decimals(col: _Column, x: F64, idx: npt.NDArray[np.intp], res: I64) -
 def _iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, c: F64) -> I64:
     """IAQI of each concentration (HJ 633 formula 1, rounded up): -1 for NaN, -2 where
     HJ 633-2012 gives none (SO2 1-h > 800, O3 8-h > 800; 表1 notes 2, 3)."""
-    out = np.full(c.shape, -1, np.int64)
-    where = np.flatnonzero(~np.isnan(c))
-    if not len(where):
+    if c.ndim != 1:
+        return _iaqi(pollutant, period, rules, c.ravel()).reshape(c.shape)
+    nan = np.isnan(c)
+    if nan.any():
+        out = np.full(c.shape, -1, np.int64)
+        where = np.flatnonzero(~nan)
+        if len(where):
+            out[where] = _iaqi_of_numbers(pollutant, period, rules, c[where])
         return out
-    x = c[where]
-    for v in x[x < 0]:  # the library's error for a negative concentration
-        standards.iaqi(pollutant, period, float(v), rules)
+    return _iaqi_of_numbers(pollutant, period, rules, c)
+
+
+def _iaqi_of_numbers(pollutant: Pollutant, period: Period, rules: RuleSet, x: F64) -> I64:
+    """:func:`_iaqi` of a 1-d array without NaN."""
+    if (x < 0).any():  # the library's error for a negative concentration
+        for v in x[x < 0]:
+            standards.iaqi(pollutant, period, float(v), rules)
     col = _prepared(pollutant, period, rules)
     size = len(col.table)
     if col.places >= 0:
@@ -418,8 +484,7 @@ def _iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, c: F64) -> I64:
         tie = np.flatnonzero(np.abs(frac - 0.5) < 1e-6)
         if len(tie):
             _short_decimals(col, x, tie, res)
-        out[where] = res
-        return out
+        return res
     # HJ 633-2012: one-decimal concentrations from the table, others by the float formula
     k = np.rint(np.minimum(x, 1e12) * 10)
     short = (k / 10 == x) & (k < size)
@@ -440,63 +505,98 @@ def _iaqi(pollutant: Pollutant, period: Period, rules: RuleSet, c: F64) -> I64:
         idx = rest[check]
         if len(idx):
             _short_decimals(col, x, idx, res)
-    out[where] = res
-    return out
+    return res
 
 
 # ---- reports --------------------------------------------------------------------------------
 
 
-def _empty_reports(
-    kind: Literal["daily", "hourly"], rules: list[RuleSet], values: F64, present: Bool
-) -> Reports:
-    indicators = DAILY_INDICATORS if kind == "daily" else HOURLY_INDICATORS
-    columns = DAILY_INDICATORS if kind == "daily" else HOURLY_CONCENTRATIONS
-    n = len(rules)
-    return Reports(
-        rules=rules,
-        present=present,
-        aqi=np.full(n, -1, np.int32),
-        iaqi=np.full((len(indicators), n), -1, np.int32).T,  # column-major, like values
-        primary=np.zeros(n, np.int32),
-        complete=np.zeros(n, np.bool_),
-        values=values,
-        indicators=indicators,
-        columns=columns,
-        kind=kind,
-    )
+@dataclass(frozen=True, slots=True)
+class _Stack:
+    """The reports of many stations over the same periods, as [station, period] arrays
+    (``iaqi`` and ``values`` indicator/column first): :meth:`station` gives one station's
+    :class:`Reports` as views into them."""
+
+    kind: Literal["daily", "hourly"]
+    rules: list[RuleSet]
+    present: Bool  # [stations, n]
+    aqi: I32  # [stations, n]
+    iaqi: I32  # [len(indicators), stations, n]
+    primary: I32  # [stations, n]
+    complete: Bool  # [stations, n]
+    by_column: F64  # [len(columns), stations, n]
+
+    @property
+    def indicators(self) -> tuple[str, ...]:
+        return DAILY_INDICATORS if self.kind == "daily" else HOURLY_INDICATORS
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return DAILY_INDICATORS if self.kind == "daily" else HOURLY_CONCENTRATIONS
+
+    @staticmethod
+    def empty(
+        kind: Literal["daily", "hourly"], rules: list[RuleSet], by_column: F64, present: Bool
+    ) -> _Stack:
+        n_indicators = len(DAILY_INDICATORS if kind == "daily" else HOURLY_INDICATORS)
+        shape = present.shape
+        return _Stack(
+            kind, rules, present, np.full(shape, -1, np.int32),
+            np.full((n_indicators, *shape), -1, np.int32), np.zeros(shape, np.int32),
+            np.zeros(shape, np.bool_), by_column,
+        )
+
+    def station(self, s: int) -> Reports:
+        return Reports(
+            rules=list(self.rules),
+            present=self.present[s],
+            aqi=self.aqi[s],
+            iaqi=self.iaqi[:, s].T,  # column-major, like values
+            primary=self.primary[s],
+            complete=self.complete[s],
+            values=self.by_column[:, s].T,
+            indicators=self.indicators,
+            columns=self.columns,
+            kind=self.kind,
+        )
+
+    def reports(self) -> list[Reports]:
+        return [self.station(s) for s in range(self.present.shape[0])]
 
 
-def _fill(out: Reports, lo: int, hi: int, rules: RuleSet) -> None:
-    """Compute the reports of rows [lo, hi) (all of one rule set) into ``out`` (HJ 633 §5,
-    2026 §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when something is missing and
-    AQI <= 100; primary pollutants when AQI > 50). A row without values gets no report."""
-    if hi <= lo:
+def _fill(out: _Stack, lo: int, hi: int, rules: RuleSet) -> None:
+    """Compute the reports of periods [lo, hi) (all of one rule set) of every station into
+    ``out`` (HJ 633 §5, 2026 §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when something
+    is missing and AQI <= 100; primary pollutants when AQI > 50). A row without values gets no
+    report."""
+    if hi <= lo or out.present.shape[0] == 0:
         return
     spec = (_aqi._DAILY if out.kind == "daily" else _aqi._HOURLY)[rules]
-    cols = [out.indicators.index(k) for k in spec]
-    by_column = out.values.T  # [columns, n], C-contiguous (see _empty_reports)
-    sub = np.empty((len(spec), hi - lo), np.int64)
+    indicators, columns = out.indicators, out.columns
+    cols = [indicators.index(k) for k in spec]
+    sub = np.empty((len(spec), out.present.shape[0], hi - lo), np.int64)
     for j, (key, (pollutant, period)) in enumerate(spec.items()):
-        sub[j] = _iaqi(pollutant, period, rules, by_column[out.columns.index(key), lo:hi])
+        sub[j] = _iaqi(pollutant, period, rules, out.by_column[columns.index(key), :, lo:hi])
     top = sub.max(axis=0)
     if rules == "2026":
         top[top == 0] = 1
     missing = (sub == -1).any(axis=0)
     aqi = np.where((top < 0) | (missing & (top <= 100)), -1, top)
-    bits = np.array([1 << c for c in cols], np.int64)[:, None]
-    primary = np.bitwise_or.reduce((sub == top) * bits, axis=0)
-    out.iaqi.T[cols, lo:hi] = np.maximum(sub, -1)
-    out.aqi[lo:hi] = aqi
-    out.primary[lo:hi] = np.where(aqi > 50, primary, 0)
-    out.complete[lo:hi] = ~missing
+    primary = np.zeros(top.shape, np.int64)
+    for j, c in enumerate(cols):
+        primary |= (sub[j] == top) * np.int64(1 << c)
+    out.iaqi[cols, :, lo:hi] = np.maximum(sub, -1)
+    out.aqi[:, lo:hi] = aqi
+    out.primary[:, lo:hi] = np.where(aqi > 50, primary, 0)
+    out.complete[:, lo:hi] = ~missing
     if sub.min() == -2:
-        for r in np.flatnonzero((sub == -2).any(axis=0)):
-            _fill_by_library(out, lo + int(r), rules)
+        for s, r in np.argwhere((sub == -2).any(axis=0)):
+            _fill_by_library(out.station(int(s)), lo + int(r), rules)
 
 
 def _fill_by_library(out: Reports, row: int, rules: RuleSet) -> None:
-    """One report row by the standards library (the rare HJ 633-2012 表1 note 2/3 cases)."""
+    """One report row by the standards library (the rare HJ 633-2012 表1 note 2/3 cases);
+    ``out`` is a view, so the row is written into its stack."""
     FALLBACKS["report"] += 1
     view = report_at(out, row)
     assert view is not None
@@ -527,54 +627,92 @@ def _check_range(first: int, count: int, n: int) -> None:
         raise ValueError(f"range [{first}, {first + count}) outside the grid's [0, {n})")
 
 
+def _hourly_stack(first_day: date, v: F64, first: int, count: int) -> _Stack:
+    """Real-time reports of hours [first, first + count) of ``v`` [stations, 6, hours]."""
+    _check_range(first, count, v.shape[2])
+    n12 = _split(first_day, first, count, 24)
+    by_column = np.empty((len(HOURLY_CONCENTRATIONS), v.shape[0], count))
+    if n12:
+        by_column[0:4, :, :n12] = v[:, 0:4, first : first + n12].transpose(1, 0, 2)
+        by_column[4:6, :, :n12] = np.nan
+        for keys, rows, n, min_valid in _MOVING_GROUPS:
+            means = _moving_means(v[:, rows], n, min_valid, first, first + n12)
+            by_column[keys, :, :n12] = means.transpose(1, 0, 2)
+    by_column[0:6, :, n12:] = v[:, :, first + n12 : first + count].transpose(1, 0, 2)
+    by_column[6:, :, n12:] = np.nan
+    present = ~np.all(np.isnan(v[:, :, first : first + count]), axis=1)
+    if not present.all():
+        by_column[:, ~present] = np.nan
+    out = _Stack.empty("hourly", _rules(n12, count), by_column, present)
+    _fill(out, 0, n12, "2012")
+    _fill(out, n12, count, "2026")
+    return out
+
+
 def hourly(grid: Grid, first: int, count: int) -> Reports:
     """Real-time reports of grid hours [first, first + count), as ``air.hours``: 2012 hours
     with the O3 8-h and PM/SO2 24-h moving averages (HJ 633-2012 §5.1, which may reach back
     before ``first`` within the grid; hours before the grid are missing), 2026 hours from the
     six 1-h values (HJ 633-2026 §4.2)."""
-    _check_range(first, count, grid.n_hours)
-    v = grid.values
-    n12 = _split(grid.first_day, first, count, 24)
-    by_column = np.full((len(HOURLY_CONCENTRATIONS), count), np.nan)
-    if n12:
-        by_column[0:4, :n12] = v[0:4, first : first + n12]
-        for key, (row, n, min_valid) in _MOVING.items():
-            by_column[HOURLY_CONCENTRATIONS.index(key), :n12] = _moving_means(
-                v[row], n, min_valid, first, first + n12
-            )
-    by_column[0:6, n12:] = v[:, first + n12 : first + count]
-    present = ~np.all(np.isnan(v[:, first : first + count]), axis=0)
-    by_column[:, ~present] = np.nan
-    out = _empty_reports("hourly", _rules(n12, count), by_column.T, present)
-    _fill(out, 0, n12, "2012")
-    _fill(out, n12, count, "2026")
-    return out
+    return _hourly_stack(grid.first_day, grid.values[None], first, count).station(0)
 
 
-def _daily_reports(first_day: date, by_column: F64) -> Reports:
-    count = by_column.shape[1]
+def hourly_many(start: datetime, values: F64, first: int, count: int) -> list[Reports]:
+    """:func:`hourly` of many stations' grids sharing ``start`` and length in one pass:
+    ``values`` float64[stations, len(POLLUTANTS), n_hours] (as :attr:`Grid.values` each).
+    Element for element what ``hourly`` gives per station; the reports are views into
+    arrays shared by all stations."""
+    first_day = _check_grid(start, values, stations=True)
+    return _hourly_stack(first_day, values, first, count).reports()
+
+
+def _daily_stack(first_day: date, by_column: F64) -> _Stack:
+    """Daily reports of ``by_column`` [len(DAILY_INDICATORS), stations, days]."""
+    count = by_column.shape[2]
     n12 = _split(first_day, 0, count, 1)
-    out = _empty_reports("daily", _rules(n12, count), by_column.T, np.ones(count, np.bool_))
+    present = np.ones(by_column.shape[1:], np.bool_)
+    out = _Stack.empty("daily", _rules(n12, count), by_column, present)
     _fill(out, 0, n12, "2012")
     _fill(out, n12, count, "2026")
     return out
 
 
-def _o3_rows(grid: Grid, first_day: int, count: int, by_column: F64) -> None:
-    o3 = grid.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)
-    by_column[5], by_column[6] = _o3_daily(o3)
+def _daily_values(v: F64, first_day: int, count: int) -> F64:
+    """The daily report concentrations of days [first_day, first_day + count) of ``v``
+    [stations, 6, hours], as [len(DAILY_INDICATORS), stations, count]: 24-h means (>= 20 h,
+    GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
+    _check_range(first_day, count, v.shape[2] // 24)
+    x = v[:, :, first_day * 24 : (first_day + count) * 24].reshape(v.shape[0], 6, count, 24)
+    by_column = np.empty((len(DAILY_INDICATORS), v.shape[0], count))
+    by_column[:5] = _day_means(x[:, _DAILY_MEAN_ROWS]).transpose(1, 0, 2)
+    by_column[5], by_column[6] = _o3_daily(x[:, 3])
+    return by_column
 
 
 def daily(grid: Grid, first_day: int, count: int) -> Reports:
     """Daily reports of grid days [first_day, first_day + count), as ``air.station_day``:
     24-h means (>= 20 h, GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
-    _check_range(first_day, count, grid.n_hours // 24)
-    x = grid.values[:, first_day * 24 : (first_day + count) * 24].reshape(6, count, 24)
-    by_column = np.full((len(DAILY_INDICATORS), count), np.nan)
-    for col, p in enumerate(air.DAILY_MEANS):
-        by_column[col] = _day_means(x[POLLUTANTS.index(p)])
-    _o3_rows(grid, first_day, count, by_column)
-    return _daily_reports(grid.first_day + first_day * _DAY, by_column)
+    by_column = _daily_values(grid.values[None], first_day, count)
+    return _daily_stack(grid.first_day + first_day * _DAY, by_column).station(0)
+
+
+def daily_many(start: datetime, values: F64, first_day: int, count: int) -> list[Reports]:
+    """:func:`daily` of many stations' grids sharing ``start`` and length in one pass
+    (``values`` as for :func:`hourly_many`); the reports are views into shared arrays."""
+    day0 = _check_grid(start, values, stations=True)
+    by_column = _daily_values(values, first_day, count)
+    return _daily_stack(day0 + first_day * _DAY, by_column).reports()
+
+
+def stack(grids: Sequence[Grid]) -> tuple[datetime, F64]:
+    """The shared start and the values [stations, 6, n_hours] of grids of the same start and
+    length (for :func:`hourly_many`, :func:`daily_many`); a copy."""
+    if not grids:
+        raise ValueError("no grids to stack")
+    start, n = grids[0].start, grids[0].n_hours
+    if any(g.start != start or g.n_hours != n for g in grids):
+        raise ValueError("station grids must share start and length")
+    return start, np.stack([g.values for g in grids])
 
 
 def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
@@ -606,7 +744,8 @@ def region_daily(station_values: F64, region: Grid, first_day: int, count: int) 
         raise ValueError(f"station_values must be [stations, {count}, 5]")
     valid = ~np.isnan(station_values)
     sums = _exact_sums(np.where(valid, station_values, 0.0))
-    by_column = np.full((len(DAILY_INDICATORS), count), np.nan)
-    by_column[:5] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1).T
-    _o3_rows(region, first_day, count, by_column)
-    return _daily_reports(region.first_day + first_day * _DAY, by_column)
+    by_column = np.empty((len(DAILY_INDICATORS), 1, count))
+    by_column[:5, 0] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1).T
+    o3 = region.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)
+    by_column[5, 0], by_column[6, 0] = _o3_daily(o3)
+    return _daily_stack(region.first_day + first_day * _DAY, by_column).station(0)

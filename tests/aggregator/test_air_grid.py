@@ -426,6 +426,112 @@ def test_region_of_decimal_data_rarely_falls_back() -> None:
     assert ag.FALLBACKS["report"] == 0
 
 
+# ---- many stations in one call --------------------------------------------------------------
+
+
+def assert_same_reports(got: ag.Reports, want: ag.Reports) -> None:
+    """Element for element (and dtype for dtype) the same reports."""
+    assert (got.rules, got.kind, got.indicators, got.columns) == (
+        want.rules, want.kind, want.indicators, want.columns)
+    for name in ("present", "aqi", "iaqi", "primary", "complete", "values"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert np.array_equal(a, b, equal_nan=name == "values"), name
+
+
+def assert_many_equal(start: datetime, values: np.ndarray, first: int, count: int) -> None:
+    """``hourly_many``/``daily_many`` == ``hourly``/``daily`` of each station's grid."""
+    n_days = values.shape[2] // 24
+    hourly = ag.hourly_many(start, values, first, count)
+    daily = ag.daily_many(start, values, 1, n_days - 1)
+    assert len(hourly) == len(daily) == values.shape[0]
+    for s in range(values.shape[0]):
+        grid = ag.Grid(start, values[s].copy())
+        assert_same_reports(hourly[s], ag.hourly(grid, first, count))
+        assert_same_reports(daily[s], ag.daily(grid, 1, n_days - 1))
+
+
+@slow
+@given(
+    st.sampled_from(STARTS), st.lists(st.sampled_from(KINDS), min_size=1, max_size=5),
+    st.integers(0, 2**32), st.sampled_from([0.0, 0.05, 0.3]), st.integers(0, 4), st.data(),
+)
+def test_many_equal_per_station(
+    start: date, kinds: list[str], seed: int, gap: float, empty_at: int, data: st.DataObject
+) -> None:
+    """Stations stacked (one of them without any data, integer and float data side by side,
+    breakpoint runs and HJ 633-2012 表1 note 2/3 rows) give every station's own reports."""
+    rng = np.random.default_rng(seed)
+    n_hours = 4 * 24
+    grids = [build(start, make_values(rng, n_hours, k, gap), data.draw(runs(n_hours)))
+             for k in kinds]
+    values = np.stack([g.values for g in grids])
+    values = np.insert(values, min(empty_at, len(grids)), np.nan, axis=0)
+    assert_many_equal(day_start(start), values, 24, n_hours - 24)
+    assert_many_equal(day_start(start), values, 0, n_hours)
+    assert_many_equal(day_start(start), values, 30, 7)
+    assert_hourly_equal(ag.Grid(day_start(start), values[0].copy()), 24, n_hours - 24)
+
+
+@pytest.mark.parametrize("start", [date(2025, 6, 1), SWITCH_EDGE, date(2026, 6, 1)])
+def test_many_with_fallbacks(start: date) -> None:
+    """Stations whose data leaves the fast paths (an fsum near a tie, IAQIs of float data,
+    HJ 633-2012 表1 note 2 rows) next to plain ones: the same reports, the same fallbacks."""
+    rng = np.random.default_rng(13)
+    plain = make_values(rng, 96, "station", 0.05)
+    floats = make_values(rng, 96, "float", 0.05)
+    floats[2, 40:42] = [2.0999999999999996, 2.0500000001]  # IAQI 21 / a 2026 tie, nearly
+    tie = plain.copy()
+    tie[2, 24:48] = np.nan
+    tie[2, 24:27] = [1.0, 2.0**-53, 2.0**-106]  # a daily CO sum that fsum must settle
+    note2 = plain.copy()
+    note2[0, 30:33] = 900.0
+    values = np.stack([plain, floats, np.full((6, 96), np.nan), tie, note2])
+    starts = day_start(start)
+    ag.FALLBACKS.clear()
+    for s in range(len(values)):
+        grid = ag.Grid(starts, values[s].copy())
+        ag.hourly(grid, 24, 72)
+        ag.daily(grid, 1, 3)
+    per_station = dict(ag.FALLBACKS)
+    ag.FALLBACKS.clear()
+    ag.hourly_many(starts, values, 24, 72)
+    ag.daily_many(starts, values, 1, 3)
+    assert per_station["fsum"] > 0 and per_station["iaqi"] > 0
+    assert start >= date(2026, 3, 1) or per_station["report"] > 0
+    # sums of the stack may take the TwoSum path where one station alone was integral
+    assert {k: v for k, v in ag.FALLBACKS.items() if k != "fsum"} == {
+        k: v for k, v in per_station.items() if k != "fsum"}
+    assert ag.FALLBACKS["fsum"] >= per_station["fsum"]
+    assert_many_equal(starts, values, 24, 72)
+    assert_hourly_equal(ag.Grid(starts, values[3].copy()), 24, 72)
+    assert_daily_equal(ag.Grid(starts, values[3].copy()))
+
+
+def test_many_views_and_edges() -> None:
+    """Reports of a stack are views into shared arrays; no stations, no reports; the stack's
+    shape and start are checked like a grid's."""
+    start = day_start(date(2026, 6, 1))
+    values = np.stack([constant(date(2026, 6, 1), 2, [10, 40, 0.5, 60, 50, 30])] * 3)
+    reports = ag.hourly_many(start, values, 0, 48)
+    assert reports[0].aqi.base is not None and reports[0].aqi.base is reports[2].aqi.base
+    assert reports[1].values.shape == (48, len(ag.HOURLY_CONCENTRATIONS))
+    assert ag.hourly_many(start, values[:0], 0, 48) == []
+    assert ag.daily_many(start, values[:0], 0, 2) == []
+    for bad in (values[0], values[:, :5], values[:, :, :30]):
+        with pytest.raises(ValueError):
+            ag.hourly_many(start, bad, 0, 24)
+    with pytest.raises(ValueError):
+        ag.daily_many(start + HOUR, values, 0, 2)
+    with pytest.raises(ValueError):
+        ag.daily_many(start, values, 1, 2)
+    grids = [ag.Grid(start, v.copy()) for v in values]
+    got_start, stacked = ag.stack(grids)
+    assert got_start == start and np.array_equal(stacked, values)
+    with pytest.raises(ValueError):
+        ag.stack([grids[0], ag.Grid(start + timedelta(days=1), values[0].copy())])
+
+
 # ---- grids ----------------------------------------------------------------------------------
 
 

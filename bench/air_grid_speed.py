@@ -10,6 +10,10 @@ about 3% of the hours missing) and a region of all stations. Times, for the vect
 (``air.hours``, ``air.station_day``, ``air.region_series``, ``air.region_day``) for
 ``reference`` stations, scaled to ``stations`` (the region's own hours and days unscaled);
 the reference results of those stations are checked equal to the vector ones (not timed).
+Then the aggregator's batches: ``batches`` windows of ``batch_days`` days (every 50 days; the
+first day is history, hourly reports for the others, daily reports without the first and the
+last), timed as one ``hourly``/``daily`` call per station and window against one
+``hourly_many``/``daily_many`` call per window; both results are checked equal (not timed).
 Run on demand, not a test.
 """
 
@@ -62,6 +66,8 @@ def main() -> None:
     ap.add_argument("--start", type=date.fromisoformat, default=date(2025, 6, 1))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batches", type=int, default=7)
+    ap.add_argument("--batch-days", type=int, default=52)
     args = ap.parse_args()
     n_days = args.days + 1
     rng = np.random.default_rng(args.seed)
@@ -147,6 +153,60 @@ def main() -> None:
         for r, day in enumerate(ref_days[i]):
             assert ag.report_at(station_daily[i], r) == ag.ReportView.of(day.report, day.values)
     print(f"check: {k} stations' hourly and daily reports equal the reference")
+    batches(grids, args.batches, args.batch_days, args.repeat)
+
+
+def same(a: ag.Reports, b: ag.Reports) -> bool:
+    return a.rules == b.rules and all(
+        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=f == "values")
+        for f in ("present", "aqi", "iaqi", "primary", "complete", "values")
+    )
+
+
+def batches(grids: list[ag.Grid], n_batches: int, batch_days: int, repeat: int) -> None:
+    """The aggregator's windows: per-station calls against one stacked call per window."""
+    n_days = grids[0].n_hours // 24
+    step = batch_days - 2
+    n_batches = min(n_batches, (n_days - batch_days) // step + 1)
+    if n_batches < 1:
+        print(f"batches: the grids' {n_days} days are too few for {batch_days}-day windows")
+        return
+    stacked = np.stack([g.values for g in grids])
+    windows = []
+    for b in range(n_batches):
+        lo = b * step * 24
+        values = np.ascontiguousarray(stacked[:, :, lo : lo + batch_days * 24])
+        windows.append((grids[0].start + lo * HOUR, values))
+    hours, days = (batch_days - 1) * 24, batch_days - 2
+    print(f"{len(grids)} stations x {n_batches} batches of {batch_days} days "
+          f"(best of {repeat}, first run in brackets):")
+    rows: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        ag.FALLBACKS.clear()
+        t0 = time.perf_counter()
+        one = []
+        for start, values in windows:
+            station_grids = [ag.Grid(start, v) for v in values]
+            one.append(([ag.hourly(g, 24, hours) for g in station_grids],
+                        [ag.daily(g, 1, days) for g in station_grids]))
+        t_one = time.perf_counter() - t0
+        one_fallbacks = dict(ag.FALLBACKS)
+        ag.FALLBACKS.clear()
+        t0 = time.perf_counter()
+        many = [(ag.hourly_many(start, values, 24, hours), ag.daily_many(start, values, 1, days))
+                for start, values in windows]
+        t_many = time.perf_counter() - t0
+        many_fallbacks = dict(ag.FALLBACKS)
+        rows.setdefault("per-station calls", []).append(t_one)
+        rows.setdefault("stacked calls", []).append(t_many)
+    for label, secs in rows.items():
+        print(f"  {label:<18} {min(secs):8.3f} s   ({secs[0]:.3f} s)")
+    print(f"  speed-up x{min(rows['per-station calls']) / min(rows['stacked calls']):.1f}; "
+          f"fallbacks per run: per station {one_fallbacks or 'none'}, "
+          f"stacked {many_fallbacks or 'none'}")
+    for (h1, d1), (h2, d2) in zip(one, many, strict=True):
+        assert all(same(a, b) for a, b in zip(h1 + d1, h2 + d2, strict=True))
+    print("check: stacked reports equal the per-station ones")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,8 @@ async def _station_and_regions(
     for sid, days in dirty.items():
         known[sid] = station_days.compute(
             infos[sid], days, windows[sid], batch.readings.get(sid), rows)
+    station_days.air_reports(
+        {sid: (set(dirty[sid]), grids) for sid, grids in known.items() if grids}, rows)
     stats.add(await station_days.store(conn, dirty, rows, now))
     stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
     region_days: dict[regions.Region, set[date]] = defaultdict(set)

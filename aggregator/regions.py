@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from psycopg import AsyncConnection, sql
 
-from aggregator import air, air_grid, hour_readings, periods, station_days, tables
+from aggregator import air, air_grid, hour_readings, periods, standards, station_days, tables
 from aggregator.air_grid import POLLUTANTS, Grid
 from aggregator.hour_blocks import REGION_HOURS, HourBlocks, sync_blocks
 from aggregator.hourly import HourlyValue
@@ -163,7 +163,8 @@ async def recompute_air(
         conn, sorted({s for ss in members.values() for s in ss}), min(all_days),
         max(all_days))
     daily: list[Row] = []
-    blocks: list[HourBlocks] = []
+    grids: dict[tuple[datetime, int], list[tuple[tuple[str, str], Grid, Any]]] = (
+        defaultdict(list))
     hour_days: dict[tuple[str, ...], set[date]] = {}
     for region, days in sorted(region_days.items()):
         stations = members[region]
@@ -179,11 +180,18 @@ async def recompute_air(
              "n_stations": int(rows[(day - first).days])}
             for day in sorted(days)
         ]
-        blocks.append(HourBlocks.from_reports(
-            (region.city, region.county), first, air_grid.hourly(grid, 24, (n_days - 1) * 24),
-            n_stations[24:],
-        ))
+        grids[(grid.start, grid.n_hours)].append(((region.city, region.county), grid,
+                                                   n_stations))
         hour_days[(region.city, region.county)] = days | {d + DAY for d in days}
+    blocks = []
+    for (start, n_hours), same in grids.items():  # regions of the same days: one call
+        _, values = air_grid.stack([g for _, g, _ in same])
+        hourly = air_grid.hourly_many(start, values, 24, n_hours - 24)
+        first_day = standards.beijing_day(start) + DAY
+        blocks += [
+            HourBlocks.from_reports(key, first_day, r, n[24:])
+            for (key, _, n), r in zip(same, hourly, strict=True)
+        ]
     wanted = {(r.city, r.county, d) for r, ds in region_days.items() for d in ds}
 
     def day_in(r: Row) -> bool:

@@ -221,7 +221,7 @@ async def sync_blocks(
             old = stored.get((key, day))
             if old is None and hit is None:
                 continue
-            new = None if hit is None else _day_of(table, *hit)
+            new = None if hit is None or old is None else _day_of(table, *hit)
             if old is not None and new is not None and old.same(new):
                 stats.unchanged += 1
                 continue

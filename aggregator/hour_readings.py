@@ -79,7 +79,7 @@ def window_params(wanted: Mapping[str, Sequence[Window]]) -> tuple[Any, ...]:
 
 #: readings of each station inside its windows (parameters: ``window_params``)
 WINDOW_JOIN = (
-    " FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(sid, lo, hi)"
+    " FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[]) AS w(sid, lo, hi)"
     " JOIN readings r ON r.station_id = w.sid AND r.ts >= w.lo AND r.ts < w.hi"
     " AND r.ts >= %s AND r.ts < %s"
 )

@@ -87,13 +87,13 @@ async def finish(conn: AsyncConnection[Any], days: Sequence[DirtyDay]) -> None:
     arrays = _arrays(days)
     async with conn.cursor() as cur:
         await cur.execute(
-            "DELETE FROM dirty_days d USING unnest(%s::text[], %s::date[], %s::bigint[])"
+            "DELETE FROM dirty_days d USING unnest(%b::text[], %b::date[], %b::bigint[])"
             " AS c(sid, day, seq) WHERE d.station_id = c.sid AND d.day = c.day"
             " AND d.seq = c.seq",
             arrays,
         )
         await cur.execute(
-            "DELETE FROM dirty_claims k USING unnest(%s::text[], %s::date[], %s::bigint[])"
+            "DELETE FROM dirty_claims k USING unnest(%b::text[], %b::date[], %b::bigint[])"
             " AS c(sid, day, seq) WHERE k.station_id = c.sid AND k.day = c.day"
             " AND k.seq = c.seq",
             arrays,
@@ -104,7 +104,7 @@ async def release(conn: AsyncConnection[Any], days: Sequence[DirtyDay]) -> None:
     """Give leased days back at once (after a failed attempt), in a transaction of its own."""
     async with conn.transaction():
         await conn.execute(
-            "DELETE FROM dirty_claims k USING unnest(%s::text[], %s::date[], %s::bigint[])"
+            "DELETE FROM dirty_claims k USING unnest(%b::text[], %b::date[], %b::bigint[])"
             " AS c(sid, day, seq) WHERE k.station_id = c.sid AND k.day = c.day"
             " AND k.seq = c.seq",
             _arrays(days),

@@ -175,11 +175,9 @@ async def recompute_air(
         key = {"city": region.city, "county": region.county}
         values, rows = station_days_.of(stations, first, n_days - 2)
         reports = air_grid.region_daily(values, grid, 1, n_days - 2)
-        daily += [
-            {**station_days.daily_row({**key, "day": day}, reports, (day - first).days),
-             "n_stations": int(rows[(day - first).days])}
-            for day in sorted(days)
-        ]
+        daily += station_days.daily_rows(reports, (
+            ({**key, "day": day, "n_stations": int(rows[(day - first).days])},
+             (day - first).days) for day in sorted(days)))
         grids[(grid.start, grid.n_hours)].append(((region.city, region.county), grid,
                                                    n_stations))
         hour_days[(region.city, region.county)] = days | {d + DAY for d in days}

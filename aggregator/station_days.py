@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from psycopg import AsyncConnection, sql
@@ -135,24 +136,34 @@ def _excluded_counts(
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
 
-def daily_row(key: Row, reports: air_grid.Reports, i: int) -> Row:
-    """Day ``i`` of daily reports as an air_*_daily row (without its key columns)."""
-    aqi = int(reports.aqi[i])
-    mask = int(reports.primary[i])
-    row: Row = {
-        **key,
-        "rules": reports.rules[i],
-        "aqi": aqi if aqi >= 0 else None,
-        "level": standards.category(aqi).level if aqi >= 0 else None,
-        "category": standards.category(aqi).name if aqi >= 0 else None,
-        "primary_pollutants": [n for k, n in enumerate(reports.indicators) if mask & (1 << k)],
-        "iaqi": {n: int(v) for n, v in zip(reports.indicators, reports.iaqi[i].tolist(),
-                                           strict=True) if v >= 0},
-        "complete": bool(reports.complete[i]),
-    }
-    for c, v in zip(reports.columns, reports.values[i].tolist(), strict=True):
-        row[c] = None if v != v else v
-    return row
+@cache
+def _names(indicators: tuple[str, ...], mask: int) -> tuple[str, ...]:
+    return tuple(n for k, n in enumerate(indicators) if mask >> k & 1)
+
+
+def daily_rows(reports: air_grid.Reports, items: Iterable[tuple[Row, int]]) -> list[Row]:
+    """Days ``i`` of daily reports as air_*_daily rows, each after its key columns."""
+    aqi, mask = reports.aqi.tolist(), reports.primary.tolist()
+    iaqi, values = reports.iaqi.tolist(), reports.values.tolist()
+    complete, rules = reports.complete.tolist(), reports.rules
+    names, columns = reports.indicators, reports.columns
+    out = []
+    for key, i in items:
+        a = aqi[i]
+        category = standards.category(a) if a >= 0 else None
+        row: Row = {
+            **key,
+            "rules": rules[i],
+            "aqi": a if category else None,
+            "level": category.level if category else None,
+            "category": category.name if category else None,
+            "primary_pollutants": list(_names(names, mask[i])),
+            "iaqi": {n: v for n, v in zip(names, iaqi[i], strict=True) if v >= 0},
+            "complete": complete[i],
+        }
+        row.update((c, None if v != v else v) for c, v in zip(columns, values[i], strict=True))
+        out.append(row)
+    return out
 
 
 def _air(
@@ -183,10 +194,9 @@ def air_reports(
         for (sid, _), hours, days in zip(members, hourly, daily, strict=True):
             out.air_hours.append(HourBlocks.from_reports((sid,), first + DAY, hours))
             dirty = stations[sid][0]
-            for i in range(n_days - 2):
-                day = first + (i + 1) * DAY
-                if day in dirty:
-                    out.air_daily.append(daily_row({"station_id": sid, "day": day}, days, i))
+            out.air_daily += daily_rows(days, (
+                ({"station_id": sid, "day": day}, i) for i in range(n_days - 2)
+                if (day := first + (i + 1) * DAY) in dirty))
 
 
 def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) -> None:
@@ -268,7 +278,7 @@ async def _store_excluded(
     sids, days = zip(*sorted(pairs), strict=True) if pairs else ((), ())
     async with conn.cursor() as cur:
         await cur.execute(
-            "DELETE FROM excluded_readings e USING unnest(%s::text[], %s::date[]) AS p(sid, day)"
+            "DELETE FROM excluded_readings e USING unnest(%b::text[], %b::date[]) AS p(sid, day)"
             " WHERE e.station_id = p.sid AND e.day = p.day",
             (list(sids), list(days)),
         )

@@ -5,8 +5,8 @@
 #   bench/beijing_reports.sh [DATABASE_NAME]      (default: envmon_beijing; it is recreated)
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and the project venv.
-# Takes about 6 minutes on the 2-core development machine (import ~1 min, recompute of
-# 12 stations x 1461 days ~4.5 min). Results of that run: docs/aggregator.md, "Measured".
+# Takes about 70 s on the 2-core development machine (import ~1 min, recompute of
+# 12 stations x 1461 days ~10 s). Results of that run: docs/aggregator.md, "Measured".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DB="${1:-envmon_beijing}"
@@ -18,7 +18,7 @@ psql -q -h 127.0.0.1 -U postgres -d postgres \
 python -m envmon db migrate
 python -m envmon stations import bench/beijing-stations.toml
 time python -m envmon import --mapping bench/beijing-prsa.toml "${DATA}"/PRSA_Data_*.csv.gz
-time python -m envmon aggregate --once --batch-size 500
+time python -m envmon aggregate --once
 for year in 2014 2015 2016; do
   python -m envmon report air --year "$year" --city Beijing --format json
 done

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 
 from aggregator import queue, service
+from aggregator.recompute import Claimed, run_batch
 from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.settings import Settings
@@ -164,3 +165,94 @@ async def test_worker_reconnects_after_losing_its_connections(
     finally:
         stop.set()
         await asyncio.wait_for(worker, 30)
+
+
+def air_days(sid: str, base: float, days: list[date]) -> list[Reading]:
+    """All six pollutants, every hour, values varying by hour and day."""
+    out = []
+    for n, day in enumerate(days):
+        for h, ts in enumerate(day_hours(day)):
+            for k, p in enumerate(("so2", "no2", "co", "o3", "pm10", "pm25")):
+                value = round(0.1 * (base + 3 * h + 5 * n + k), 1) if p == "co" else \
+                    float(base + 7 * ((h + k + n) % 9) + 2 * k)
+                out.append(Reading(sid, p, "hour", ts, value, "N", "import"))
+    return out
+
+
+INDICATORS = (
+    "SELECT 'sd', station_id, day::text, aqi, so2, pm25, o3_8h, iaqi::text FROM air_station_daily"
+    " WHERE station_id LIKE 'agg-ra%%' UNION ALL"
+    " SELECT 'sh', station_id, ts::text, aqi, NULL, NULL, NULL, iaqi::text || concentrations::text"
+    " FROM air_station_hourly WHERE station_id LIKE 'agg-ra%%' UNION ALL"
+    " SELECT 'rd', county, day::text, aqi, so2, pm25, o3_8h, iaqi::text FROM air_region_daily"
+    " WHERE city = 'agg-city-ra' UNION ALL"
+    " SELECT 'rh', county, ts::text, aqi, NULL, NULL, NULL, iaqi::text || concentrations::text"
+    " FROM air_region_hourly WHERE city = 'agg-city-ra' ORDER BY 1, 2, 3"
+)
+
+
+async def test_reading_ahead_gives_the_same_indicators(
+    database_url: str, db_conn: AsyncConnection[Any]
+) -> None:
+    """drain() with a second connection reads the next batch while one computes: the
+    indicators must be those of draining batch by batch on one connection."""
+    ids = ["agg-ra1", "agg-ra2", "agg-ra3"]
+    await add_stations(db_conn, [Station(s, "air", s, "agg-city-ra", c)
+                                 for s, c in zip(ids, ("x", "x", "y"), strict=True)])
+    days = [date(2024, 3, d) for d in range(1, 7)]
+    await write(db_conn, [r for i, s in enumerate(ids) for r in air_days(s, 20 + 9 * i, days)])
+    async with await db.connect(database_url) as reader:
+        done = await service.drain(db_conn, 3, reader=reader)  # 1 day per batch: 6 batches
+    assert done >= 18
+    ahead = await fetch(db_conn, INDICATORS)
+    assert await fetch(db_conn, "SELECT count(*) FROM dirty_claims") == [(0,)]
+    assert await fetch(db_conn, "SELECT count(*) FROM indicator_revisions"
+                       " WHERE key->>'city' = 'agg-city-ra'"
+                       " OR key->>'station_id' LIKE 'agg-ra%%'") == [(0,)]
+    for table, where in (("air_station_daily", "station_id LIKE 'agg-ra%'"),
+                         ("air_station_hours", "station_id LIKE 'agg-ra%'"),
+                         ("air_region_daily", "city = 'agg-city-ra'"),
+                         ("air_region_hours", "city = 'agg-city-ra'")):
+        await db_conn.execute(f"DELETE FROM {table} WHERE {where}")  # noqa: S608 (constants)
+    await db_conn.execute(
+        "INSERT INTO dirty_days (station_id, day) SELECT s, d FROM unnest(%s::text[]) s,"
+        " unnest(%s::date[]) d", (ids, days))
+    await db_conn.commit()
+    await service.drain(db_conn, 3)
+    assert len(ahead) == 3 * 6 + 3 * 6 * 24 + 3 * 6 + 3 * 6 * 24
+    assert await fetch(db_conn, INDICATORS) == ahead
+
+
+async def test_a_failed_batch_gives_the_days_read_ahead_back(
+    database_url: str, db_conn: AsyncConnection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = ["agg-rf1", "agg-rf2"]
+    await add_stations(db_conn, [Station(s, "air", s) for s in ids])
+    days = [date(2024, 4, d) for d in range(1, 5)]
+    await write(db_conn, [r for s in ids for r in air_days(s, 30, days)])
+    real = run_batch
+    calls = 0
+
+    async def second_fails(conn: AsyncConnection[Any], limit: int, lease: float,
+                           claimed: Claimed) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            await queue.release(conn, claimed.days)  # as run_batch does when it fails
+            raise RuntimeError("recomputation failed")
+        return await real(conn, limit, lease, claimed)
+
+    monkeypatch.setattr(service, "run_batch", second_fails)
+    async with await db.connect(database_url) as reader:
+        with pytest.raises(RuntimeError):
+            await service.drain(db_conn, 2, reader=reader)  # 1 day per batch
+    await db_conn.rollback()
+    # nothing stays leased (the batch read ahead was given back), nothing is lost
+    assert await fetch(db_conn, "SELECT count(*) FROM dirty_claims") == [(0,)]
+    [(left,)] = await fetch(db_conn, "SELECT count(*) FROM dirty_days"
+                            " WHERE station_id LIKE 'agg-rf%%'")
+    assert left == 2 * 3
+    monkeypatch.setattr(service, "run_batch", real)
+    await service.drain(db_conn)
+    assert await fetch(db_conn, "SELECT count(*) FROM air_station_daily"
+                       " WHERE station_id LIKE 'agg-rf%%'") == [(2 * 4,)]

@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection
 
-from aggregator import standards
 from aggregator.air_grid import POLLUTANTS, Grid
 from aggregator.flags import VALID_FLAGS
 from aggregator.hourly import HourlyValue, Sample
@@ -151,17 +150,3 @@ def grid(
         if 0 <= i < n and not taken[row_of, i]:
             values[row_of, i] = h.value
     return Grid(start, values)
-
-
-def beijing_days(stamps_us: Array) -> Array:
-    """Beijing dates (numpy datetime64[D]) of PostgreSQL-µs timestamps."""
-    shifted = stamps_us + PG_EPOCH_US + 8 * HOUR_US
-    return (shifted // (24 * HOUR_US)).astype("datetime64[D]")
-
-
-def day_index(day: date, first: date) -> int:
-    return (day - first).days
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), standards.BEIJING)

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection
 
+from aggregator import standards
 from aggregator.air_grid import POLLUTANTS, Grid
 from aggregator.flags import VALID_FLAGS
 from aggregator.hourly import HourlyValue, Sample
@@ -87,39 +88,64 @@ WINDOW_JOIN = (
 async def load(
     conn: AsyncConnection[Any], wanted: Mapping[str, Sequence[Window]], *,
     hourly_only: bool = False,
-) -> dict[str, HourReadings]:
-    """Readings of each station inside its windows, in one scan: hourly readings as arrays,
-    minute and real-time readings (unless ``hourly_only``) as samples (``day`` readings are
-    not hourly data)."""
+) -> tuple[dict[str, HourReadings], dict[tuple[str, date], int]]:
+    """Hourly readings of each station inside its windows, in one scan, as arrays; and,
+    unless ``hourly_only``, about how many minute/real-time readings each station has per
+    Beijing day there (counted per parameter, spread evenly over the days they span; they
+    are loaded by ``load_samples``, within a budget the caller sets)."""
     out: dict[str, HourReadings] = defaultdict(HourReadings)
+    counts: dict[tuple[str, date], int] = {}
     valid = sorted(VALID_FLAGS)
+    hour = "r.interval = 'hour'"
     async with conn.cursor(binary=True) as cur:
         use_numpy(cur)
         # one hash aggregate of the whole batch: give it memory rather than spill to disk
         await cur.execute("SET LOCAL work_mem = '64MB'")
         await cur.execute(
-            "SELECT r.station_id, r.parameter, r.interval, array_agg(r.ts), array_agg(r.value),"
-            " array_agg(r.ts) FILTER (WHERE NOT r.flag = ANY(%s::text[])),"
-            " array_agg(r.flag) FILTER (WHERE NOT r.flag = ANY(%s::text[]))"
-            + WINDOW_JOIN
-            + (" AND r.interval = 'hour'" if hourly_only else " AND r.interval <> 'day'")
+            "SELECT r.station_id, r.parameter, r.interval,"
+            f" array_agg(r.ts) FILTER (WHERE {hour}), array_agg(r.value) FILTER (WHERE {hour}),"
+            f" array_agg(r.ts) FILTER (WHERE {hour} AND NOT r.flag = ANY(%s::text[])),"
+            f" array_agg(r.flag) FILTER (WHERE {hour} AND NOT r.flag = ANY(%s::text[])),"
+            " count(*), min(r.ts), max(r.ts)" + WINDOW_JOIN
+            + (f" AND {hour}" if hourly_only else " AND r.interval <> 'day'")
             + " GROUP BY 1, 2, 3",
             (valid, valid, *window_params(wanted)),
         )
-        for sid, parameter, interval, stamps, values, bad_ts, bad_flags in await cur.fetchall():
+        for sid, parameter, interval, stamps, values, bad_ts, bad_flags, n, lo, hi in (
+            await cur.fetchall()
+        ):
+            if interval != "hour":  # spread evenly over the days they span (an estimate)
+                first, last = standards.beijing_day(lo), standards.beijing_day(hi)
+                span = (last - first).days + 1
+                for k in range(span):
+                    key = (sid, first + k * DAY)
+                    counts[key] = counts.get(key, 0) + -(-n // span)
+                continue
             station = out[sid]
-            flags = dict(zip(bad_ts.tolist(), bad_flags, strict=True)) if bad_flags else {}
-            if interval == "hour":
-                if flags:
-                    values[np.isin(stamps, bad_ts)] = np.nan
-                    station.flagged += [(parameter, from_us(t), f) for t, f in flags.items()]
-                station.series[parameter] = (stamps, values)
-            else:
-                station.samples += [
-                    Sample(parameter, interval, from_us(t), v, flags.get(t, "N"))
-                    for t, v in zip(stamps.tolist(), values.tolist(), strict=True)
-                ]
-    return out
+            if bad_flags:
+                values[np.isin(stamps, bad_ts)] = np.nan
+                station.flagged += [(parameter, from_us(t), f)
+                                    for t, f in zip(bad_ts.tolist(), bad_flags, strict=True)]
+            station.series[parameter] = (stamps, values)
+    return out, counts
+
+
+async def load_samples(
+    conn: AsyncConnection[Any], wanted: Mapping[str, Sequence[Window]],
+    into: dict[str, HourReadings],
+) -> None:
+    """The minute and real-time readings of each station inside its windows, as samples."""
+    if not wanted:
+        return
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "SELECT r.station_id, r.parameter, r.interval, r.ts, r.value, r.flag"
+            + WINDOW_JOIN + " AND r.interval IN ('min', 'rt')",
+            window_params(wanted),
+        )
+        for sid, parameter, interval, ts, value, flag in await cur.fetchall():
+            into.setdefault(sid, HourReadings()).samples.append(
+                Sample(parameter, interval, ts, value, flag))
 
 
 def grid(

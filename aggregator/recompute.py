@@ -13,7 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -24,6 +24,7 @@ from aggregator.revisions import SyncStats
 from envmon import db
 
 log = logging.getLogger(__name__)
+DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -35,14 +36,37 @@ class BatchResult:
     failed: int = 0
 
 
+#: Minute/real-time readings one batch may hold as Python objects (~170 bytes each): a batch
+#: of history is thousands of station-days, and a station sending minute data has 8 640
+#: readings a day. Days beyond the budget are given back to the queue for the next batch.
+MAX_SAMPLES = 2_000_000
+
+
 @dataclass(slots=True)
 class Loaded:
-    """What a batch reads before computing: its stations and their readings."""
+    """What a batch reads before computing: its stations and their readings; ``deferred``:
+    claimed days left for a later batch (their minute data did not fit ``MAX_SAMPLES``)."""
 
     dirty: dict[str, list[date]]
     infos: dict[str, station_days.StationInfo]
     windows: dict[str, list[tuple[datetime, datetime]]]
     readings: dict[str, hour_readings.HourReadings]
+    deferred: set[tuple[str, date]] = field(default_factory=set)
+
+
+def _within_budget(
+    dirty: dict[str, list[date]], counts: dict[tuple[str, date], int], budget: int
+) -> set[tuple[str, date]]:
+    """The station-days to defer so that the minute data of the others' windows (D-1 … D+1)
+    fits ``budget``; newest days first, and never all of them."""
+    used, deferred = 0, set()
+    for day, sid in sorted(((d, s) for s, ds in dirty.items() for d in ds), reverse=True):
+        cost = sum(counts.get((sid, day + k * DAY), 0) for k in (-1, 0, 1))
+        if used and used + cost > budget:
+            deferred.add((sid, day))
+        else:
+            used += cost
+    return deferred
 
 
 async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) -> Loaded:
@@ -55,8 +79,18 @@ async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) ->
         log.warning("dirty days of unknown station %s dropped", sid)
         del dirty[sid]
     windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
-    readings = await hour_readings.load(conn, windows) if windows else {}
-    return Loaded(dirty, infos, windows, readings)
+    if not windows:
+        return Loaded(dirty, infos, windows, {})
+    readings, counts = await hour_readings.load(conn, windows)
+    deferred = _within_budget(dirty, counts, MAX_SAMPLES) if counts else set()
+    if deferred:
+        dirty = {sid: kept for sid, days in dirty.items()
+                 if (kept := [d for d in days if (sid, d) not in deferred])}
+        windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
+    with_samples = {sid for sid, _ in counts}
+    await hour_readings.load_samples(
+        conn, {sid: w for sid, w in windows.items() if sid in with_samples}, readings)
+    return Loaded(dirty, infos, windows, readings, deferred)
 
 
 async def recompute(
@@ -161,13 +195,20 @@ async def run_batch(
         async with conn.transaction():
             stats = await regions.recompute_periods(conn, datetime.now(UTC))
         return BatchResult(0, stats) if stats.inserted or stats.updated else None
-    periods_now = len(days) < limit
     try:
+        loaded = claimed.loaded
+        if loaded is None:
+            async with conn.transaction():
+                loaded = await load(conn, days)
+        later = [d for d in days if (d.station_id, d.day) in loaded.deferred]
+        if later:
+            await queue.release(conn, later)
+            days = [d for d in days if (d.station_id, d.day) not in loaded.deferred]
+        periods_now = len(claimed.days) < limit and not later
         async with conn.transaction():
             try:
                 async with conn.transaction():
-                    stats = await recompute(conn, days, periods_now=periods_now,
-                                            loaded=claimed.loaded)
+                    stats = await recompute(conn, days, periods_now=periods_now, loaded=loaded)
                 failed: list[tuple[queue.DirtyDay, str]] = []
             except Exception as exc:
                 if db.is_transient(exc):

@@ -89,7 +89,7 @@ async def _grids(
         else:
             missing.append(sid)
     if missing:
-        readings = await hour_readings.load(
+        readings, _ = await hour_readings.load(
             conn, {sid: [(lo, hi)] for sid in missing}, hourly_only=True)
         derived: dict[str, list[HourlyValue]] = defaultdict(list)
         async with conn.cursor() as cur:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 from psycopg import AsyncConnection
 
-from aggregator import queue, service
+from aggregator import queue, recompute, service
 from aggregator.recompute import Claimed, run_batch
 from aggregator.settings import AggregatorSettings
 from envmon import db
@@ -256,3 +256,36 @@ async def test_a_failed_batch_gives_the_days_read_ahead_back(
     await service.drain(db_conn)
     assert await fetch(db_conn, "SELECT count(*) FROM air_station_daily"
                        " WHERE station_id LIKE 'agg-rf%%'") == [(2 * 4,)]
+
+
+async def test_minute_data_beyond_the_batch_budget_waits_for_the_next_batch(
+    db_conn: AsyncConnection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch holds at most MAX_SAMPLES minute readings: the other claimed days go back to
+    the queue and are computed by the next batches, with the same results."""
+    ids = ["agg-mb1", "agg-mb2"]
+    await add_stations(db_conn, [Station(s, "air", s) for s in ids])
+    days = [date(2024, 5, d) for d in (1, 2, 3)]
+    minutes = [Reading(s, "pm25", "min", ts + timedelta(minutes=m), 30.0 + (m * (i + 1)) % 7,
+                       "N", "import")
+               for i, s in enumerate(ids) for day in days for ts in day_hours(day)
+               for m in range(60)]
+    await write(db_conn, minutes)
+    await service.drain(db_conn)  # the reference: everything in one batch
+    daily = "SELECT station_id, day, pm25 FROM air_station_daily" \
+            " WHERE station_id LIKE 'agg-mb%%' ORDER BY 1, 2"
+    expected = await fetch(db_conn, daily)
+    assert len(expected) == 6 and all(pm25 is not None for *_, pm25 in expected)
+    await db_conn.execute("DELETE FROM air_station_daily WHERE station_id LIKE 'agg-mb%'")
+    await db_conn.execute(
+        "INSERT INTO dirty_days (station_id, day) SELECT s, d FROM unnest(%s::text[]) s,"
+        " unnest(%s::date[]) d", (ids, days))
+    await db_conn.commit()
+    monkeypatch.setattr(recompute, "MAX_SAMPLES", 3000)  # about one day's window
+    first = await run_batch(db_conn, 100)
+    assert first is not None and first.station_days == 1
+    assert await fetch(db_conn, "SELECT count(*) FROM dirty_claims") == [(0,)]
+    assert await fetch(db_conn, "SELECT count(*) FROM dirty_days"
+                       " WHERE station_id LIKE 'agg-mb%%'") == [(5,)]
+    await service.drain(db_conn, 100)
+    assert await fetch(db_conn, daily) == expected

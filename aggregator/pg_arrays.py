@@ -17,6 +17,7 @@ import json
 import struct
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -138,8 +139,8 @@ def field_encoder(oid: int) -> Callable[[Any], bytes] | None:
         fmt = struct.Struct(_FIXED[oid])
         cast = float if oid == 701 else int
         encode = lambda v: field(fmt.pack(cast(v)))  # noqa: E731
-    elif oid == 25:
-        encode = text_field
+    elif oid == 25:  # ids, rule sets, category names: few distinct values
+        encode = lru_cache(maxsize=1 << 16)(text_field)
     elif oid == 16:
         encode = lambda v: field(b"\x01" if v else b"\x00")  # noqa: E731
     elif oid == 1082:
@@ -149,7 +150,8 @@ def field_encoder(oid: int) -> Callable[[Any], bytes] | None:
     elif oid == 3802:  # jsonb: version 1, then the JSON text
         encode = lambda v: field(b"\x01" + json.dumps(v, separators=(",", ":")).encode())  # noqa: E731
     elif oid == 1009:
-        encode = lambda v: field(_text_array(v))  # noqa: E731
+        cached = lru_cache(maxsize=1 << 12)(lambda t: field(_text_array(t)))
+        encode = lambda v: cached(tuple(v))  # noqa: E731
     else:
         return None
     return lambda v: _NULL if v is None else encode(v)

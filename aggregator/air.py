@@ -7,6 +7,9 @@ are the arithmetic means of its stations' valid daily values (HJ 663 表A.1, cit
 values and all its hourly values come from the region's hourly series, the mean of the
 stations' valid hourly values (reference/air.md §7.4). The AQI is then computed from the
 region's concentrations, never averaged from station AQIs.
+
+These dict-based functions are the reference the aggregator's vectorised path
+(``aggregator.air_grid``, which the worker runs) is tested against field by field.
 """
 
 from __future__ import annotations
@@ -15,10 +18,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from aggregator import standards
-from aggregator.hourly import HourlyValue
 
 Series = dict[datetime, float | None]
 DAILY_MEANS = ("so2", "no2", "co", "pm10", "pm25")
@@ -44,19 +45,6 @@ def beijing(ts: datetime) -> datetime:
     """``ts`` in Beijing time. Series are keyed in the zone the standards look hours up in:
     aware datetimes with the same tzinfo compare without utcoffset() calls (10x faster)."""
     return ts.astimezone(standards.BEIJING)
-
-
-def series_by_parameter(hours: Iterable[HourlyValue]) -> dict[str, Series]:
-    """Valid hourly values per pollutant (invalid hours are simply absent)."""
-    out: dict[str, Series] = defaultdict(dict)
-    keys: dict[datetime, datetime] = {}  # one Beijing key per hour, shared by the pollutants
-    for h in hours:
-        if h.valid and h.value is not None and h.parameter in HOURLY_POLLUTANTS:
-            key = keys.get(h.ts)
-            if key is None:
-                key = keys[h.ts] = beijing(h.ts)
-            out[h.parameter][key] = h.value
-    return out
 
 
 def region_series(stations: Iterable[Mapping[str, Series]]) -> dict[str, Series]:
@@ -154,15 +142,3 @@ def hours(series: Mapping[str, Series], starts: Iterable[datetime]) -> list[AirH
             values.update((key, averages[i]) for key, averages in moving.items())
         out.append(AirHour(start, values, standards.hourly_aqi(values, hour_start=start)))
     return out
-
-
-def report_columns(report: standards.AqiReport) -> dict[str, Any]:
-    """The AQI part of an indicator row (shared by hourly/daily, station/region tables)."""
-    return {
-        "rules": report.rules,
-        "aqi": report.aqi,
-        "level": report.category.level if report.category else None,
-        "category": report.category.name if report.category else None,
-        "primary_pollutants": list(report.primary),
-        "iaqi": dict(report.iaqi),
-    }

@@ -44,8 +44,8 @@ Why the vector path is exact, and when it falls back (``FALLBACKS`` counts every
   ``standards.hourly_aqi`` / ``daily_aqi`` row by row (``FALLBACKS["report"]``).
 
 Differences to the dict functions, by design: a ``None`` in a dict series counts as absent
-(``air.hours`` would report an hour whose only key maps to ``None``; ``series_by_parameter``
-never stores one), and the grid assumes Beijing's fixed UTC+8 (no DST since 1991).
+(``air.hours`` would report an hour whose only key maps to ``None``; a grid has no such
+hour: invalid hours are NaN), and the grid assumes Beijing's fixed UTC+8 (no DST since 1991).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from aggregator.air_grid import HOURLY_CONCENTRATIONS, HOURLY_INDICATORS, Report
 from aggregator.pg_arrays import (
     COPY_SIGNATURE,
     COPY_TRAILER,
+    copy_upsert,
     date_field,
     encode_each,
     row_start,
@@ -342,19 +343,5 @@ async def _write(
             return
         columns = (*table.key, "day", "rules", *_ARRAYS,
                    *(("n_stations",) if table.regional else ()), "computed_at")
-        names = sql.SQL(", ").join(map(sql.Identifier, columns))
-        stage = sql.Identifier(f"stage_{table.name}")
-        await cur.execute(sql.SQL(
-            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
-            " ON COMMIT DELETE ROWS").format(stage, sql.Identifier(table.name)))
-        await cur.execute(sql.SQL("DELETE FROM {}").format(stage))
-        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
-        async with cur.copy(copy_sql) as copy:
-            await copy.write(_copy_data(table, writes, now))
-        await cur.execute(sql.SQL(
-            "INSERT INTO {t} ({names}) SELECT {names} FROM {stage}"
-            " ON CONFLICT ({keys}) DO UPDATE SET {sets}").format(
-                t=sql.Identifier(table.name), names=names, stage=stage, keys=keys,
-                sets=sql.SQL(", ").join(
-                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                    for c in columns[len(table.key) + 1:])))
+        await copy_upsert(cur, table.name, (*table.key, "day"), columns,
+                          _copy_data(table, writes, now))

@@ -23,17 +23,12 @@ from aggregator import standards
 from aggregator.air_grid import POLLUTANTS, Grid
 from aggregator.flags import VALID_FLAGS
 from aggregator.hourly import HourlyValue, Sample
-from aggregator.pg_arrays import PG_EPOCH_US, use_numpy
+from aggregator.pg_arrays import to_pg_us, use_numpy
 
 Array = np.ndarray[Any, Any]
 Window = tuple[datetime, datetime]
 HOUR_US = 3_600_000_000
 DAY = timedelta(days=1)
-
-
-def to_us(ts: datetime) -> int:
-    """Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as timestamptz arrays hold."""
-    return (int(ts.timestamp()) * 1_000_000 + ts.microsecond) - PG_EPOCH_US
 
 
 def from_us(us: int) -> datetime:
@@ -156,7 +151,7 @@ def grid(
     derived hourly values of the hours that have no hourly reading."""
     n = n_days * 24
     values = np.full((len(POLLUTANTS), n), np.nan)
-    base = to_us(start)
+    base = to_pg_us(start)
     taken = np.zeros((len(POLLUTANTS), n), dtype=bool)
     for row, parameter in enumerate(POLLUTANTS):
         got = None if readings is None else readings.series.get(parameter)
@@ -172,7 +167,7 @@ def grid(
         row_of = rows.get(h.parameter)
         if row_of is None or not h.valid or h.value is None:
             continue
-        i = (to_us(h.ts) - base) // HOUR_US
+        i = (to_pg_us(h.ts) - base) // HOUR_US
         if 0 <= i < n and not taken[row_of, i]:
             values[row_of, i] = h.value
     return Grid(start, values)

@@ -21,8 +21,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from psycopg import AsyncCursor
-from psycopg.adapt import Dumper, Loader
+from psycopg import AsyncCursor, sql
+from psycopg.adapt import Loader
 from psycopg.pq import Format
 
 #: element oid -> (array oid, big-endian element dtype)
@@ -35,7 +35,7 @@ _ELEMENTS: dict[int, tuple[int, str]] = {
     1184: (1185, ">i8"),  # timestamptz: microseconds since 2000-01-01 UTC
 }
 _NATIVE = {">u1": np.bool_, ">i2": np.int16, ">i4": np.int32, ">i8": np.int64, ">f8": np.float64}
-#: numpy dtype -> element oid for parameters
+#: numpy dtype -> element oid of the arrays written
 _DUMP_OIDS = {np.dtype(np.bool_): 16, np.dtype(np.int16): 21, np.dtype(np.int32): 23,
               np.dtype(np.int64): 20, np.dtype(np.float64): 701}
 #: 2000-01-01 UTC (PostgreSQL's epoch) in Unix microseconds
@@ -65,21 +65,9 @@ def decode(data: bytes | bytearray | memoryview, element_oid: int) -> np.ndarray
     return records["v"].astype(_NATIVE[big]).reshape(shape)
 
 
-def encode(array: np.ndarray[Any, Any]) -> bytes:
-    """A 1-d or 2-d numpy array as a binary PostgreSQL array (no NULLs: NaN stays NaN)."""
-    element = _DUMP_OIDS[array.dtype]
-    big = _ELEMENTS[element][1]
-    header = struct.pack(">iiI", array.ndim, 0, element)
-    header += b"".join(struct.pack(">ii", n, 1) for n in array.shape)
-    records = np.empty(array.size, dtype=[("n", ">i4"), ("v", big)])
-    records["n"] = np.dtype(big).itemsize
-    records["v"] = array.reshape(-1)
-    return header + records.tobytes()
-
-
 def encode_each(arrays: np.ndarray[Any, Any]) -> list[bytes]:
-    """``[encode(a) for a in arrays]`` in one pass: a year of daily rows of one station costs
-    one numpy conversion instead of 365."""
+    """Each ``arrays[i]`` as a binary PostgreSQL array (no NULLs: NaN stays NaN), all in one
+    numpy pass: a year of daily rows of one station costs one conversion instead of 365."""
     element = _DUMP_OIDS[arrays.dtype]
     big = _ELEMENTS[element][1]
     inner = arrays.shape[1:]
@@ -113,9 +101,13 @@ def date_field(day: date) -> bytes:
     return field(struct.pack(">i", (day - _PG_EPOCH_DATE).days))
 
 
+def to_pg_us(ts: datetime) -> int:
+    """Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as timestamptz is sent."""
+    return int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
+
+
 def timestamptz_field(ts: datetime) -> bytes:
-    us = int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
-    return field(struct.pack(">q", us))
+    return field(struct.pack(">q", to_pg_us(ts)))
 
 
 def row_start(n_fields: int) -> bytes:
@@ -131,9 +123,9 @@ def _text_array(values: Sequence[str | None]) -> bytes:
     return header + b"".join(_NULL if v is None else field(v.encode()) for v in values)
 
 
-def field_encoder(oid: int) -> Callable[[Any], bytes] | None:
+def field_encoder(oid: int) -> Callable[[Any], bytes]:
     """A function from a Python value to its binary COPY field (NULL for None), for the
-    column types indicator tables use; None for other types."""
+    column types indicator tables use."""
     encode: Callable[[Any], bytes]
     if oid in _FIXED:
         fmt = struct.Struct(_FIXED[oid])
@@ -153,7 +145,7 @@ def field_encoder(oid: int) -> Callable[[Any], bytes] | None:
         cached = lru_cache(maxsize=1 << 12)(lambda t: field(_text_array(t)))
         encode = lambda v: cached(tuple(v))  # noqa: E731
     else:
-        return None
+        raise TypeError(f"no binary COPY encoder for type oid {oid}")
     return lambda v: _NULL if v is None else encode(v)
 
 
@@ -167,26 +159,35 @@ def _loader(element_oid: int) -> type[Loader]:
     return ArrayLoader
 
 
-class NumpyDumper(Dumper):
-    """numpy arrays as parameters: the array type follows the dtype (``upgrade``)."""
-
-    format = Format.BINARY
-
-    def dump(self, obj: Any) -> bytes:
-        return encode(obj)
-
-    def get_key(self, obj: Any, format: Any) -> Any:
-        return (self.cls, obj.dtype.str)
-
-    def upgrade(self, obj: Any, format: Any) -> Dumper:
-        dumper = NumpyDumper(self.cls)
-        dumper.oid = _ELEMENTS[_DUMP_OIDS[obj.dtype]][0]
-        return dumper
-
-
 def use_numpy(cur: AsyncCursor[Any]) -> None:
-    """Make ``cur`` read bool/int/float/timestamptz arrays as numpy arrays and accept numpy
-    arrays as parameters (use ``%b`` placeholders and ``binary=True`` results)."""
+    """Make ``cur`` read bool/int/float/timestamptz arrays as numpy arrays (with
+    ``binary=True`` results)."""
     for element_oid, (array_oid, _) in _ELEMENTS.items():
         cur.adapters.register_loader(array_oid, _loader(element_oid))
-    cur.adapters.register_dumper(np.ndarray, NumpyDumper)
+
+
+async def copy_upsert(
+    cur: AsyncCursor[Any], table: str, key: Sequence[str], columns: Sequence[str], data: bytes
+) -> None:
+    """Upsert a binary COPY stream (``COPY_SIGNATURE`` … ``COPY_TRAILER``) of ``columns``:
+    COPY into a per-transaction stage, then one INSERT … ON CONFLICT (``key``) that
+    overwrites the other columns."""
+    stage = sql.Identifier(f"stage_{table}")
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    await cur.execute(sql.SQL(
+        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    ).format(stage, sql.Identifier(table)))
+    await cur.execute(sql.SQL("DELETE FROM {}").format(stage))
+    async with cur.copy(
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
+    ) as copy:
+        await copy.write(data)
+    await cur.execute(sql.SQL(
+        "INSERT INTO {t} ({names}) SELECT {names} FROM {stage}"
+        " ON CONFLICT ({key}) DO UPDATE SET {sets}"
+    ).format(
+        t=sql.Identifier(table), names=names, stage=stage,
+        key=sql.SQL(", ").join(map(sql.Identifier, key)),
+        sets=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+                                for c in columns if c not in key),
+    ))

@@ -107,7 +107,7 @@ async def _grids(
 
 
 @dataclass(frozen=True, slots=True)
-class _StationDays:
+class _DailyMeans:
     """Stations' daily SO2/NO2/CO/PM values from ``first`` on (NaN = none), and which
     stations have a daily row at all."""
 
@@ -127,9 +127,9 @@ class _StationDays:
         return values, rows
 
 
-async def _station_days(
+async def _daily_means(
     conn: AsyncConnection[Any], stations: Sequence[str], first: date, last: date
-) -> _StationDays:
+) -> _DailyMeans:
     n = (last - first).days + 1
     values: dict[str, np.ndarray[Any, Any]] = {}
     has_row: dict[str, np.ndarray[Any, Any]] = {}
@@ -146,7 +146,7 @@ async def _station_days(
             i = (day - first).days
             values[sid][i] = [np.nan if v is None else v for v in day_values]
             has_row[sid][i] = True
-    return _StationDays(first, values, has_row)
+    return _DailyMeans(first, values, has_row)
 
 
 async def recompute_air(
@@ -159,7 +159,7 @@ async def recompute_air(
     await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items() for d in ds))
     members = await _region_stations(conn, region_days)
     all_days = [d for ds in region_days.values() for d in ds]
-    station_days_ = await _station_days(
+    daily_means = await _daily_means(
         conn, sorted({s for ss in members.values() for s in ss}), min(all_days),
         max(all_days))
     daily: list[Row] = []
@@ -173,7 +173,7 @@ async def recompute_air(
         n_days = (hi - lo) // DAY
         grid, n_stations = air_grid.region_grid(await _grids(conn, stations, lo, hi, known))
         key = {"city": region.city, "county": region.county}
-        values, rows = station_days_.of(stations, first, n_days - 2)
+        values, rows = daily_means.of(stations, first, n_days - 2)
         reports = air_grid.region_daily(values, grid, 1, n_days - 2)
         daily += station_days.daily_rows(reports, (
             ({**key, "day": day, "n_stations": int(rows[(day - first).days])},

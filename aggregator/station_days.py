@@ -24,6 +24,7 @@ from aggregator.flags import is_valid_flag
 from aggregator.hour_blocks import STATION_HOURS, HourBlocks, sync_blocks
 from aggregator.hour_readings import HourReadings
 from aggregator.hourly import HourlyValue, Sample, hour_of, hourly_values
+from aggregator.pg_arrays import to_pg_us
 from aggregator.revisions import Row, SyncStats, sync_rows
 from envmon.parameters import StationKind
 
@@ -92,7 +93,7 @@ def compute(
     if derived and readings is not None:  # an hourly reading wins over derived values
         taken = {p: readings.hours_of(p) for p in readings.series}
         derived = [h for h in derived
-                   if hour_readings.to_us(h.ts) not in taken.get(h.parameter, ())]
+                   if to_pg_us(h.ts) not in taken.get(h.parameter, ())]
     sid = info.station_id
     in_dirty = [h for h in derived if standards.beijing_day(h.ts) in dirty]
     out.hourly_rollup += [

@@ -46,9 +46,7 @@ def _period_end(row: dict[str, Any]) -> datetime:
 
 _AQI = ("rules", "aqi", "level", "category", "primary_pollutants", "iaqi")
 _AIR_DAILY = (*_AQI, "complete", "so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
-_JSON_AQI = frozenset({"iaqi"})
 _WATER = ("water_class", "class_label", "compliant", "exceeding", "means")
-_JSON_WATER = frozenset({"exceeding", "means"})
 
 HOURLY_ROLLUP = IndicatorTable(
     "hourly_rollup",
@@ -57,14 +55,13 @@ HOURLY_ROLLUP = IndicatorTable(
     _hour_end,
 )
 AIR_STATION_DAILY = IndicatorTable(
-    "air_station_daily", ("station_id", "day"), _AIR_DAILY, _day_end, _JSON_AQI
+    "air_station_daily", ("station_id", "day"), _AIR_DAILY, _day_end
 )
 AIR_REGION_DAILY = IndicatorTable(
     "air_region_daily",
     ("city", "county", "day"),
     (*_AIR_DAILY, "n_stations"),
     _day_end,
-    _JSON_AQI,
 )
 AIR_REGION_PERIOD = IndicatorTable(
     "air_region_period",
@@ -73,14 +70,13 @@ AIR_REGION_PERIOD = IndicatorTable(
     _period_end,
 )
 WATER_STATION_HOURLY = IndicatorTable(
-    "water_station_hourly", ("station_id", "ts"), _WATER, _hour_end, _JSON_WATER
+    "water_station_hourly", ("station_id", "ts"), _WATER, _hour_end
 )
 WATER_STATION_DAILY = IndicatorTable(
-    "water_station_daily", ("station_id", "day"), _WATER, _day_end, _JSON_WATER
+    "water_station_daily", ("station_id", "day"), _WATER, _day_end
 )
 WATER_STATION_MONTHLY = IndicatorTable(
     "water_station_monthly", ("station_id", "month"), (*_WATER, "n_days"), _month_end,
-    _JSON_WATER,
 )
 NOISE_STATION_DAILY = IndicatorTable(
     "noise_station_daily",

@@ -17,7 +17,7 @@ from ingest.csv_import import CsvMapping, ParseStats, load_mapping, parse
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-BEIJING = REPO.parent / "shared/data/beijing-prsa"
+BEIJING = REPO / "tests/data/beijing-prsa"  # the slice kept in the repository (README)
 
 CSV = (
     '"No","year","month","day","hour","PM2.5","CO","O3","station"\r\n'

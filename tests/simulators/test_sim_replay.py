@@ -14,7 +14,7 @@ from simulators.document import BEIJING, Message
 from simulators.encode import JsonEncoder
 from simulators.replay import history, prsa_files, row_document
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "beijing-prsa"
+DATA = Path(__file__).resolve().parents[1] / "data" / "beijing-prsa"  # 2013-03-02 of each site
 ROW = {"No": "1", "year": "2013", "month": "3", "day": "1", "hour": "0", "PM2.5": "4",
        "PM10": "4", "SO2": "4", "NO2": "7", "CO": "300", "O3": "77", "TEMP": "-0.7",
        "PRES": "1023", "DEWP": "-18.8", "RAIN": "0", "wd": "NNW", "WSPM": "4.4",

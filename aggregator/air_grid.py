@@ -566,7 +566,7 @@ class _Stack:
 
 def _fill(out: _Stack, lo: int, hi: int, rules: RuleSet) -> None:
     """Compute the reports of periods [lo, hi) (all of one rule set) of every station into
-    ``out`` (HJ 633 §5, 2026 §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when something
+    ``out`` (HJ 633 §5, 2026 §4.2, §5.3.1: AQI = max IAQI, 2026 at least 1; NA when a pollutant
     is missing and AQI <= 100; primary pollutants when AQI > 50). A row without values gets no
     report."""
     if hi <= lo or out.present.shape[0] == 0:
@@ -581,7 +581,11 @@ def _fill(out: _Stack, lo: int, hi: int, rules: RuleSet) -> None:
     if rules == "2026":
         top[top == 0] = 1
     missing = (sub == -1).any(axis=0)
-    aqi = np.where((top < 0) | (missing & (top <= 100)), -1, top)
+    gone = np.zeros(top.shape, np.bool_)  # a pollutant none of whose indicators has a value
+    for pollutant in _aqi.POLLUTANTS:
+        rows = [j for j, (p, _) in enumerate(spec.values()) if p == pollutant]
+        gone |= (sub[rows] == -1).all(axis=0)
+    aqi = np.where((top < 0) | (gone & (top <= 100)), -1, top)
     primary = np.zeros(top.shape, np.int64)
     for j, c in enumerate(cols):
         primary |= (sub[j] == top) * np.int64(1 << c)

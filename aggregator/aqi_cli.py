@@ -57,6 +57,7 @@ def _as_json(day: date | None, r: AqiReport) -> dict[str, Any]:
         "colour": None if c is None else c.hex,
         "primary": list(r.primary),
         "missing": list(r.missing),
+        "used": list(r.used),
         "notes": list(r.notes),
     }
 
@@ -69,6 +70,8 @@ def _text(doc: dict[str, Any]) -> str:
         lines.append(f"category {doc['category']} ({doc['category_en']}), level {doc['level']}")
     lines.append("primary " + (", ".join(doc["primary"]) or "-"))
     lines.append(f"IAQI {iaqi}")
+    if doc["used"]:
+        lines.append("AQI from " + ", ".join(doc["used"]))
     if doc["missing"]:
         lines.append("missing " + ", ".join(doc["missing"]))
     lines.extend(doc["notes"])

@@ -85,7 +85,8 @@ def air_figures(scope: str, rows: Sequence[periods.Row], period: Period) -> dict
         "valid_days": counts.valid_days, "good_days": counts.good_days,
         "good_ratio": counts.good_ratio, "polluted_days": counts.polluted_days,
         "heavy_days": counts.heavy_days, "polluted_ratio": counts.polluted_ratio,
-        "heavy_ratio": counts.heavy_ratio, "target_good_ratio": status.target,
+        "heavy_ratio": counts.heavy_ratio, "partial_days": counts.partial_days,
+        "target_good_ratio": status.target,
         "margin": margin, "affordable_non_good_days": status.affordable,
     }
     stats: dict[str, dict[str, Any]] = {}
@@ -149,8 +150,7 @@ async def water_report(
             " AND day >= %s AND day < %s", (st["station_id"], period.start, period.end),
         )
         days = [r[0] for r in await cur.fetchall()]
-        row = water.grade(_Section(st["water_target_class"], st["water_body"]),
-                          water.period_means(days))
+        row = water.period_grade(_Section(st["water_target_class"], st["water_body"]), days)
         sections.append({"station_id": st["station_id"], "days": len(days),
                          "target_class": st["water_target_class"], **row})
         if row["water_class"] is not None:

@@ -22,9 +22,10 @@ LimitPeriod = Literal["1h", "8h", "24h", "annual"]
 ValidDay = Literal["complete", "published"]
 
 #: Which days count as valid monitoring days for the good-day ratio. ``"complete"``: only days
-#: with every daily indicator valid (air.md §6, conservative choice while HJ 663-2026 is not
-#: available); ``"published"``: also days whose partial AQI was published (> 100, HJ 633-2026
-#: §5.3.1). UNVERIFIED.
+#: with a daily value of each of the six pollutants (air.md §6, conservative choice while
+#: HJ 663-2026 is not available; the 2012 O3 1-h max is a second O3 indicator, its absence does
+#: not void a day); ``"published"``: also days whose partial AQI was published (> 100,
+#: HJ 633-2026 §5.3.1). UNVERIFIED.
 VALID_DAY: ValidDay = "complete"
 
 #: Decimals an annual statistic is rounded to (GB/T 8170) before it is compared with the limit:
@@ -58,9 +59,36 @@ class AnnualStatistic:
     exceedance: float | None
 
 
+#: The statistics by which a city attains the annual standard (air.md §7.5; the national
+#: bulletins' practice): SO2, NO2, PM10, PM2.5 annual means vs the annual limits, CO 24-h p95
+#: and O3 MDA8 p90 vs the 24-h / 8-h limits. The 24-h percentiles of SO2, NO2, PM10, PM2.5
+#: (HJ 663 表1) are reported by ``annual_statistics`` but do not enter this verdict.
+CITY_ATTAINMENT_ITEMS: Mapping[Pollutant, str] = {
+    "so2": "mean", "no2": "mean", "pm10": "mean", "pm25": "mean", "co": "p95", "o3": "p90",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AnnualAttainment:
+    """Does a city (or station) attain the annual standard on all six pollutants?
+
+    ``pollutants``: per pollutant its ``CITY_ATTAINMENT_ITEMS`` statistic's verdict (``None``
+    when the year's data are not valid or absent); ``attains`` is False as soon as one
+    pollutant fails, True when all six attain, otherwise ``None``; ``exceeding`` lists the
+    failing pollutants; ``statistics`` the statistics behind the verdicts.
+    """
+
+    year: int
+    attains: bool | None
+    pollutants: Mapping[Pollutant, bool | None]
+    exceeding: tuple[Pollutant, ...]
+    statistics: tuple[AnnualStatistic, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class DayCounts:
-    """Daily-AQI day counts and their ratios (%) over valid days (air.md §6)."""
+    """Daily-AQI day counts and their ratios (%) over valid days (air.md §6);
+    ``partial_days``: valid days whose AQI lacks one of the report's indicators."""
 
     valid_days: int
     good_days: int
@@ -69,6 +97,7 @@ class DayCounts:
     good_ratio: float | None
     polluted_ratio: float | None
     heavy_ratio: float | None
+    partial_days: int
 
 
 @cache
@@ -145,17 +174,44 @@ def annual_statistics(
     return tuple(out)
 
 
+def annual_attainment(
+    daily: Mapping[Pollutant, Mapping[date, float]], year: int, *, level: int = 2
+) -> AnnualAttainment:
+    """Whether a city attains the annual air standard on all six pollutants (达标: every
+    pollutant attains, air.md §7.5): GB 3095 annual limits in force on 31 December for the
+    SO2/NO2/PM10/PM2.5 annual means, the 24-h CO limit for the CO p95, the 8-h O3 limit for the
+    MDA8 p90 (HJ 663 表1 statistics, Annex A percentiles; validity 324 days, 27 per month).
+
+    ``daily`` holds each pollutant's VALID daily values (O3: MDA8) by Beijing day, e.g. the
+    city's daily means (HJ 663 表A.1, ``city_mean``); a pollutant without values is unknown.
+    """
+    stats = []
+    verdicts: dict[Pollutant, bool | None] = {}
+    for pollutant, statistic in CITY_ATTAINMENT_ITEMS.items():
+        found = [
+            s for s in annual_statistics(pollutant, daily.get(pollutant, {}), year, level=level)
+            if s.statistic == statistic
+        ]
+        stats.extend(found)
+        verdicts[pollutant] = found[0].attains
+    exceeding = tuple(p for p, ok in verdicts.items() if ok is False)
+    attains = False if exceeding else (True if all(verdicts.values()) else None)
+    return AnnualAttainment(year, attains, verdicts, exceeding, tuple(stats))
+
+
 def day_counts(reports: Iterable[AqiReport], *, valid_day: ValidDay = VALID_DAY) -> DayCounts:
     """Good (AQI <= 100), polluted (> 100) and heavy (> 200) days over valid days (air.md §6).
 
     Only daily reports count (never hourly AQIs). Ratios in %, ``None`` with no valid day.
     """
     aqis = []
+    partial = 0
     for r in reports:
         if r.report != "daily":
             raise StandardsError("day counts use daily AQI reports only")
-        if r.aqi is not None and (r.complete or valid_day == "published"):
+        if r.aqi is not None and (r.all_pollutants or valid_day == "published"):
             aqis.append(r.aqi)
+            partial += not r.complete
     n = len(aqis)
     good = sum(a <= 100 for a in aqis)
     polluted = n - good
@@ -164,4 +220,6 @@ def day_counts(reports: Iterable[AqiReport], *, valid_day: ValidDay = VALID_DAY)
     def ratio(k: int) -> float | None:
         return None if n == 0 else 100 * k / n
 
-    return DayCounts(n, good, polluted, heavy, ratio(good), ratio(polluted), ratio(heavy))
+    return DayCounts(
+        n, good, polluted, heavy, ratio(good), ratio(polluted), ratio(heavy), partial
+    )

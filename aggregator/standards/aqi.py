@@ -51,7 +51,12 @@ class Category:
 
 @dataclass(frozen=True, slots=True)
 class AqiReport:
-    """A daily or real-time AQI report; ``aqi is None`` means NA (not published)."""
+    """A daily or real-time AQI report; ``aqi is None`` means NA (not published).
+
+    ``missing`` names the indicators without a value, ``missing_pollutants`` the pollutants
+    none of whose indicators has one (HJ 633-2012 has two O3 indicators per report), and
+    ``used`` the indicators whose IAQI the AQI is the maximum of (empty when NA).
+    """
 
     rules: RuleSet
     report: Literal["daily", "hourly"]
@@ -61,11 +66,18 @@ class AqiReport:
     category: Category | None
     primary: tuple[str, ...]
     notes: tuple[str, ...]
+    used: tuple[str, ...]
+    missing_pollutants: tuple[Pollutant, ...]
 
     @property
     def complete(self) -> bool:
         """All indicators of the report had a value."""
         return not self.missing
+
+    @property
+    def all_pollutants(self) -> bool:
+        """Each of the six pollutants has a value in at least one of its indicators."""
+        return not self.missing_pollutants
 
 
 @cache
@@ -260,14 +272,24 @@ def _report(
             # HJ 633-2012 表1 note 3: O3 8-h > 800 -> the O3 IAQI comes from the 1-hour value,
             # which is its own indicator in both reports; the 8-h indicator is dropped.
             notes.append("o3_8h: > 800 µg/m³, O3 IAQI from the 1-h average (HJ 633-2012 表1 注3)")
+    gone = tuple(
+        p for p in POLLUTANTS if all(k in missing for k, (q, _) in spec.items() if q == p)
+    )
     top = max(sub.values(), default=None)
     if top is not None and rules == "2026":
         top = max(top, 1)  # HJ 633-2026 §4.2: the AQI range is 1-500
-    if top is None or (missing and top <= 100):
-        # HJ 633-2026 §5.3.1: with an indicator missing, AQI etc. are published only if > 100.
-        return AqiReport(rules, kind, None, sub, tuple(missing), None, (), tuple(notes))
+    if top is None or (gone and top <= 100):
+        # HJ 633-2026 §5.3.1: with a pollutant missing, AQI etc. are published only if > 100.
+        # A missing indicator of a pollutant that has another (the 2012 O3 1-h max next to the
+        # MDA8) is no missing pollutant: the AQI is the maximum of the indicators present.
+        return AqiReport(
+            rules, kind, None, sub, tuple(missing), None, (), tuple(notes), (), gone
+        )
     primary = tuple(k for k, v in sub.items() if v == top) if top > 50 else ()
-    return AqiReport(rules, kind, top, sub, tuple(missing), category(top), primary, tuple(notes))
+    return AqiReport(
+        rules, kind, top, sub, tuple(missing), category(top), primary, tuple(notes), tuple(sub),
+        gone,
+    )
 
 
 def daily_aqi(

@@ -2,11 +2,13 @@
 
 Single-factor evaluation: each parameter gets the best class whose limit it meets, the section
 gets the worst parameter class (water.md §2.2). Limits are data (``water_tables.toml``).
+
+The limits are decimals and a period mean often lands exactly on one (TP 0.26 and 0.34 -> 0.30,
+the class Ⅳ limit), so means are exact rationals of the decimal inputs, never binary floats.
 """
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +70,36 @@ class SectionGrade:
     classes: Mapping[str, WaterClass]
     main_pollutants: tuple[tuple[str, float], ...]
     not_graded: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodGrade:
+    """Exact period means of each parameter and the single-factor grade of those means.
+
+    ``grade`` is ``None`` when no evaluation parameter has a value; ``counts`` is the number of
+    values (samples, or points for a lake) behind each mean (water.md §4 item 5).
+    """
+
+    means: Mapping[str, Fraction]
+    counts: Mapping[str, int]
+    grade: SectionGrade | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiverGrade:
+    """A river or basin from its sections' period means (2011 method, water.md §2.3).
+
+    ``method`` "mean" (< 5 sections): ``means`` and ``grade`` of the mean concentrations;
+    "proportion" (>= 5): ``grade`` is ``None`` and ``means`` empty, the status comes from the
+    section-class shares. ``shares`` (of the graded sections) are given for both methods.
+    """
+
+    n_sections: int
+    method: Literal["mean", "proportion"]
+    status: str
+    grade: SectionGrade | None
+    means: Mapping[str, Fraction]
+    shares: ClassShares
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +249,77 @@ def basin_status(classes: Sequence[WaterClass]) -> str:
     return "重度污染"
 
 
-def period_mean(values: Iterable[Number | None]) -> float | None:
-    """Arithmetic mean of a parameter over a period (water.md §2.7); ``None`` without data."""
-    xs = [float(exact(v)) for v in values if v is not None]
-    return math.fsum(xs) / len(xs) if xs else None
+def period_mean(values: Iterable[Number | None]) -> Fraction | None:
+    """Exact arithmetic mean of a parameter over a period (2011 method 一(二): several results
+    are averaged; water.md §2.7); ``None`` without data. Floats count as their decimal repr."""
+    xs = [exact(v) for v in values if v is not None]
+    return sum(xs, Fraction(0)) / len(xs) if xs else None
+
+
+def _means(
+    samples: Iterable[Mapping[str, Number | None]],
+) -> tuple[dict[str, Fraction], dict[str, int]]:
+    """Exact mean and count of each parameter's values over ``samples``."""
+    values: dict[str, list[Number]] = {}
+    for sample in samples:
+        for k, v in sample.items():
+            if v is not None:
+                values.setdefault(k, []).append(v)
+    means = {k: m for k, vs in values.items() if (m := period_mean(vs)) is not None}
+    return means, {k: len(vs) for k, vs in values.items()}
+
+
+def _graded(
+    means: dict[str, Fraction], counts: dict[str, int], body: WaterBody
+) -> PeriodGrade:
+    gradable = any(k in EVALUATION_PARAMETERS for k in means)
+    return PeriodGrade(means, counts, section_grade(means, body=body) if gradable else None)
+
+
+def section_period_grade(
+    samples: Iterable[Mapping[str, Number | None]], *, body: WaterBody = "river"
+) -> PeriodGrade:
+    """A section's (or one lake point's) class over a period — week, month, quarter, year —
+    from its results: the exact arithmetic mean of each parameter, then the single-factor grade
+    of the means (2011 method 一(二) and 二(一); water.md §2.2, §2.7). Grade mean
+    concentrations, never mean classes. Each sample maps parameter -> value (``None`` = no
+    value); an automatic station's month is graded from its daily means (water.md §3.2)."""
+    means, counts = _means(samples)
+    return _graded(means, counts, body)
+
+
+def river_grade(
+    sections: Sequence[Mapping[str, Number | None]], *, body: WaterBody = "river"
+) -> RiverGrade:
+    """A river, basin or water system from its sections' period means (2011 method 二(二),
+    water.md §2.3): fewer than 5 graded sections -> the exact mean of each parameter over the
+    sections (those with a value), graded single-factor; 5 or more -> the section-proportion
+    method (``basin_status``), no mean class."""
+    if not sections:
+        raise StandardsError("a river needs at least one section")
+    classes = [
+        section_grade(s, body=body).water_class
+        for s in sections
+        if any(v is not None and k in EVALUATION_PARAMETERS for k, v in s.items())
+    ]
+    shares = class_shares(classes)
+    if len(classes) >= 5:
+        return RiverGrade(len(sections), "proportion", basin_status(classes), None, {}, shares)
+    graded = section_period_grade(sections, body=body)
+    if graded.grade is None:
+        raise StandardsError("no evaluation parameter to grade")
+    return RiverGrade(
+        len(sections), "mean", graded.grade.status, graded.grade, graded.means, shares
+    )
+
+
+def lake_grade(points: Sequence[Iterable[Mapping[str, Number | None]]]) -> PeriodGrade:
+    """A lake or reservoir from its points (2011 method 三, water.md §2.6): each point's
+    period mean per parameter, then the exact mean over the points, graded single-factor with
+    the lake columns. One point is graded like a river section. The time-then-points order is
+    UNVERIFIED (water.md §2.6); it weights every point equally whatever its sample count."""
+    if not points:
+        raise StandardsError("a lake needs at least one point")
+    per_point = [_means(samples)[0] for samples in points]
+    means, counts = _means(per_point)
+    return _graded(means, counts, "lake")

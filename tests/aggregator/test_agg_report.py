@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from psycopg import AsyncConnection
 
 from aggregator import standards
-from aggregator.report import Period, PeriodKind, period_of
+from aggregator.report import Period, PeriodKind, air_report, period_of
 from aggregator.report_cli import flatten
 from envmon.cli import main
 from envmon.stations import Station
@@ -86,3 +86,30 @@ async def test_air_report_json(db_conn: AsyncConnection[Any], database_url: str,
                             "--format", "csv"])
     header, line = csv_out.output.splitlines()
     assert dict(zip(header.split(","), line.split(","), strict=True))["good_days"] == "2"
+
+
+@pytest.mark.integration
+async def test_2012_days_without_o3_1h_max_are_good_days(db_conn: AsyncConnection[Any]) -> None:
+    """Issue 11: O3 missing 5 hours a day (19 valid: no daily O3 max 1-h, GB 3095 表4) but
+    every 8-h window valid (MDA8, HJ 663 §6.1.2). HJ 633-2012 has no rule voiding such a day's
+    AQI: it is stored from the six indicators present (``iaqi`` names them, ``complete`` is
+    false) and the days count as valid, good days."""
+    await add_stations(db_conn, [Station("agg-p2", "air", "P2", "agg-city-p2", "north")])
+    first = date(2025, 5, 1)
+    days = [first + timedelta(days=i) for i in range(5)]
+    readings = [r for d in days for r in day_readings("agg-p2", d, 30.0)
+                if not (r.parameter == "o3" and day_hours(d).index(r.ts) % 5 == 0)]
+    await write_and_drain(db_conn, readings)
+    cur = await db_conn.execute(
+        "SELECT day, aqi, complete, o3_1h, iaqi FROM air_station_daily"
+        " WHERE station_id = 'agg-p2' ORDER BY day")
+    rows = await cur.fetchall()
+    await db_conn.commit()
+    assert [r[0] for r in rows] == days
+    for _, aqi, complete, o3_1h, iaqi in rows:
+        assert o3_1h is None and complete is False
+        assert set(iaqi) == {"so2", "no2", "co", "pm10", "pm25", "o3_8h"}
+        assert aqi == max(iaqi.values()) == standards.iaqi("pm10", "24h", 60, "2012")
+    [doc] = await air_report(db_conn, period_of("month", "2025-05"), stations=["agg-p2"])
+    assert (doc["valid_days"], doc["good_days"], doc["partial_days"]) == (5, 5, 5)
+    assert doc["good_ratio"] == 100.0

@@ -3,7 +3,7 @@ standards library applied to the same values (GB 3838-2002 single factor, GB 309
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -105,3 +105,33 @@ async def test_water_and_noise_reports(db_conn: AsyncConnection[Any]) -> None:
     rates = standards.compliance_rates([point])
     assert noise_doc["zones"]["1"]["night_rate"] == rates["1"].night_rate
     assert noise_doc["zones"]["all"]["day_rate"] == rates["all"].day_rate
+
+
+async def test_water_means_on_a_class_limit_are_graded_exactly(
+    db_conn: AsyncConnection[Any],
+) -> None:
+    """Issue 11 through the aggregator: GB 3838 表1 limits are decimals; TP 0.26 and 0.34 ->
+    0.30 is class Ⅳ (river), NH3-N 0.14 and 0.16 -> 0.15 is class Ⅰ, whether the two results
+    fall in one day (daily mean) or on two days (monthly mean of daily means, the report)."""
+    await add_stations(db_conn, [Station("agg-w3", "water", "W3", "agg-city-wx",
+                                         water_target_class=4, water_body="river")])
+    one, two = date(2025, 8, 1), date(2025, 8, 2)
+    samples = (("tp", (0.26, 0.34)), ("nh3n", (0.14, 0.16)), ("ph", (7.0, 7.0)))
+    same_day = [Reading("agg-w3", p, "hour", day_hours(one)[i], v, "N", "import")
+                for p, vs in samples for i, v in enumerate(vs)]
+    two_days = [Reading("agg-w3", p, "hour", day_hours(d)[3], v, "N", "import")
+                for p, vs in samples for d, v in zip((two, two + timedelta(days=1)), vs,
+                                                     strict=True)]
+    await write_and_drain(db_conn, same_day + two_days)
+    daily = dict(await fetch(
+        db_conn, "SELECT day, water_class FROM water_station_daily WHERE station_id = 'agg-w3'"))
+    assert daily == {one: 4, two: 4, two + timedelta(days=1): 5}  # 0.30, 0.26, 0.34
+    [(monthly, compliant)] = await fetch(
+        db_conn, "SELECT water_class, compliant FROM water_station_monthly"
+        " WHERE station_id = 'agg-w3'")
+    assert (monthly, compliant) == (4, True)  # TP mean of 0.30, 0.26, 0.34 meets Ⅳ
+    for kind, text in (("day", "2025-08-01"), ("month", "2025-08")):
+        doc = await water_report(db_conn, period_of(kind, text), stations=["agg-w3"])  # type: ignore[arg-type]
+        [section] = doc["sections"]
+        assert section["water_class"] == 4 and section["compliant"] is True
+        assert section["means"]["tp"] == 0.3 and section["means"]["nh3n"] == 0.15

@@ -355,6 +355,11 @@ def test_region(
 # ---- table-driven cases -----------------------------------------------------------------------
 
 
+#: O3 hours missing at starts 0, 5, 10, 15, 20 of day 1: 19 valid hours -> no daily O3 max
+#: 1-h (>= 20 h), yet every 8-h window has >= 6 hours -> a valid MDA8 (HJ 663 §6.1.2).
+NO_O3_1H: list[Run] = [(3, 24 + h, 1, math.nan) for h in (0, 5, 10, 15, 20)]
+
+
 def constant(start: date, days: int, level: Sequence[float]) -> np.ndarray:
     return np.repeat(np.array(level, dtype=np.float64)[:, None], days * 24, axis=1)
 
@@ -373,6 +378,7 @@ def constant(start: date, days: int, level: Sequence[float]) -> np.ndarray:
     ("HJ663-6.1.2-mda8-few-windows-but-over-160", date(2025, 6, 1),
      [(3, 0, 96, math.nan), (3, 30, 8, 200.0)]),
     ("HJ633-2026-4.2-aqi-at-least-1", date(2026, 6, 1), [(r, 0, 96, 0.0) for r in range(6)]),
+    ("HJ633-2012-5.1-no-o3-1h-max-but-mda8", date(2025, 6, 1), NO_O3_1H),
     ("HJ633-2026-5.3.1-missing-and-over-100", date(2026, 6, 1),
      [(0, 0, 96, math.nan), (5, 0, 96, 120.0)]),
     ("HJ633-table1-means-on-breakpoints", date(2025, 6, 1),
@@ -383,6 +389,19 @@ def test_cases(name: str, start: date, runs_: list[Run]) -> None:
     assert_hourly_equal(grid, 24, 72)
     assert_daily_equal(grid)
     assert_region_equal([grid, build(start, constant(start, 4, [20, 50, 1.0, 80, 70, 40]))])
+
+
+def test_2012_day_without_o3_1h_max_has_an_aqi() -> None:
+    """Issue 11, HJ 633-2012 §5.1: the day has all six pollutants (O3 by its MDA8); no rule
+    voids its AQI, which is the maximum over the indicators present."""
+    start = date(2025, 6, 1)
+    grid = build(start, constant(start, 3, [10, 40, 0.5, 60, 50, 30]), NO_O3_1H)
+    got = ag.daily(grid, 0, 3)
+    view = ag.report_at(got, 1)
+    assert view is not None and view.values["o3_1h"] is None and not view.complete
+    assert view.aqi == max(view.iaqi.values()) and set(view.iaqi) == {
+        "so2", "no2", "co", "pm10", "pm25", "o3_8h"}
+    assert_daily_equal(grid)
 
 
 def test_special_rows_are_counted() -> None:

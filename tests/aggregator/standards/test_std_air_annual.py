@@ -9,6 +9,7 @@ import pytest
 from aggregator.standards import (
     StandardsError,
     air_limit,
+    annual_attainment,
     annual_statistics,
     daily_aqi,
     day_counts,
@@ -112,3 +113,61 @@ def test_day_counts_good_day_ratio() -> None:
     assert counts.good_ratio is not None and round(counts.good_ratio, 1) == 94.5
     assert day_counts(good + incomplete, valid_day="published").valid_days == 88
     assert day_counts([]).good_ratio is None
+
+
+def test_day_without_o3_1h_is_a_valid_good_day() -> None:
+    """HJ 633-2012 §5.1 has two O3 daily indicators; a day with the six pollutants but no O3
+    1-h max has an AQI (from the six present) and counts as a valid day (issue 11)."""
+    days = [daily_aqi({**GOOD, "o3_1h": None}, day=date(2025, 5, d)) for d in range(1, 11)]
+    counts = day_counts(days)
+    assert (counts.valid_days, counts.good_days, counts.good_ratio) == (10, 10, 100.0)
+    assert counts.partial_days == 10
+    assert day_counts([daily_aqi(GOOD, rules="2012")]).partial_days == 0
+
+
+# GB 3095-2012 表1 Level 2: annual SO2 60, NO2 40, PM10 70, PM2.5 35; CO 24-h 4; O3 8-h 160.
+CLEAN = {"so2": 10.0, "no2": 20.0, "pm10": 50.0, "pm25": 30.0, "co": 1.0, "o3": 100.0}
+
+
+@pytest.mark.parametrize(
+    ("pollutant", "bad_days", "bad_value", "attains"),
+    [
+        (None, 0, 0.0, True),
+        ("pm25", 365, 35.0, True),  # annual mean 35 = limit: attains (<=)
+        ("pm25", 365, 35.4, True),  # reported 35 after GB/T 8170 rounding
+        ("pm25", 365, 35.6, False),
+        ("pm25", 18, 200.0, False),  # mean (347*30 + 18*200)/365 = 38.4 > 35
+        ("so2", 365, 61.0, False),
+        ("no2", 365, 40.0, True),
+        ("pm10", 365, 71.0, False),
+        ("co", 19, 4.1, True),  # k = 346.8: X(346) = 1.0, X(347) = 4.1 -> 3.48 -> 3.5
+        ("co", 20, 4.1, False),  # X(346) = X(347) = 4.1
+        ("o3", 37, 170.0, True),  # k = 328.6: X(328) = 100, X(329) = 170 -> 142
+        ("o3", 38, 170.0, False),
+    ],
+)
+def test_annual_attainment_all_six(
+    pollutant: str | None, bad_days: int, bad_value: float, attains: bool
+) -> None:
+    """City attainment (air.md §7.5): SO2/NO2/PM10/PM2.5 annual means vs the annual limits,
+    CO 24-h p95 vs 4 mg/m³, O3 MDA8 p90 vs 160 µg/m³ (HJ 663 表1, Annex A); all six attain."""
+    daily = {p: {d: v for d in year_of(2025)} for p, v in CLEAN.items()}
+    if pollutant is not None:
+        for d in sorted(daily[pollutant])[:bad_days]:
+            daily[pollutant][d] = bad_value
+    result = annual_attainment(daily, 2025)  # type: ignore[arg-type]
+    assert result.attains is attains
+    assert result.exceeding == (() if attains else (pollutant,))
+    assert {s.statistic for s in result.statistics} == {"mean", "p95", "p90"}
+    assert len(result.statistics) == 6
+
+
+def test_annual_attainment_unknown_without_a_valid_year() -> None:
+    """GB 3095 表4: < 324 days -> no verdict for that pollutant; a failure still fails."""
+    daily = {p: {d: v for d in year_of(2025)} for p, v in CLEAN.items()}
+    daily["co"] = dict(list(daily["co"].items())[:300])
+    result = annual_attainment(daily, 2025)  # type: ignore[arg-type]
+    assert result.attains is None and result.pollutants["co"] is None
+    daily["so2"] = {d: 100.0 for d in daily["so2"]}
+    assert annual_attainment(daily, 2025).attains is False  # type: ignore[arg-type]
+    assert annual_attainment({}, 2025).attains is None

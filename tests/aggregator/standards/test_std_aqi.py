@@ -324,3 +324,56 @@ def test_iaqi_equals_the_exact_formula(
         return  # above the table: the special cases are tested above
     for _ in range(2):  # computed, then from the cache
         assert iaqi(pollutant, period, c, rules) == oracle(table, exact_c)  # type: ignore[arg-type]
+
+
+# issue 11; 2012 IAQI: SO2 10, NO2 38, CO 20, PM10 55, PM2.5 50 + 50 × 15/40 = 68.75 -> 69
+SIX = {"so2": 10, "no2": 30, "co": 0.8, "pm10": 60, "pm25": 50, "o3_8h": 100}
+
+
+@pytest.mark.parametrize(
+    ("values", "rules", "aqi", "used", "missing_pollutants"),
+    [
+        # HJ 633-2012 §5.1: seven daily indicators, two of them O3. Without the O3 1-h max the
+        # six pollutants are all there; 2012 has no rule voiding the AQI: max of those present.
+        (SIX, "2012", 69, ("so2", "no2", "co", "pm10", "pm25", "o3_8h"), ()),
+        ({**SIX, "o3_1h": 250}, "2012", 125, (*SIX, "o3_1h"), ()),
+        # only the O3 1-h max for O3: still every pollutant
+        ({**SIX, "o3_8h": None, "o3_1h": 150}, "2012", 69, ("so2", "no2", "co", "pm10",
+                                                          "pm25", "o3_1h"), ()),
+        # a whole pollutant missing: 5.3.1 of HJ 633-2026, borrowed for 2012 (NA unless > 100)
+        ({**SIX, "pm25": None}, "2012", None, (), ("pm25",)),
+        ({**SIX, "pm25": None, "pm10": 300}, "2012", 175, ("so2", "no2", "co", "pm10",
+                                                           "o3_8h"), ("pm25",)),
+        # HJ 633-2026 §4.2: six daily indicators, no O3 1-h max at all -> the same day is whole
+        # (2026 PM2.5 50: 50 + 50 × (50 − 35) / (60 − 35) = 80)
+        (SIX, "2026", 80, tuple(SIX), ()),
+        ({**SIX, "o3_1h": 250}, "2026", 80, tuple(SIX), ()),  # accepted and ignored
+        ({**SIX, "so2": None}, "2026", None, (), ("so2",)),  # §5.3.1: NA when <= 100
+    ],
+)
+def test_daily_aqi_from_the_indicators_present(
+    values: dict[str, float | None],
+    rules: str,
+    aqi: int | None,
+    used: tuple[str, ...],
+    missing_pollutants: tuple[str, ...],
+) -> None:
+    r = daily_aqi(values, rules=rules)  # type: ignore[arg-type]
+    assert r.aqi == aqi
+    assert r.used == used and r.missing_pollutants == missing_pollutants
+    assert r.all_pollutants is (not missing_pollutants)
+    if aqi is not None:
+        assert r.aqi == max(r.iaqi[k] for k in r.used)
+
+
+def test_cli_day_without_o3_1h_names_the_indicators_used() -> None:
+    """`envmon aqi --date 2025-05-01 --pm25 50 …` without --o3-1h (issue 11)."""
+    r = daily_aqi(SIX, day=date(2025, 5, 1))
+    assert r.rules == "2012" and r.aqi == 69 and r.missing == ("o3_1h",) and not r.complete
+
+
+def test_hourly_2012_o3_8h_missing_o3_1h_present() -> None:
+    """HJ 633-2012 real-time report: O3 has the 1-h and the 8-h indicator; either suffices."""
+    values = {"so2": 5, "no2": 10, "co": 1, "o3": 10, "pm10_24h": 10, "pm25_24h": 10}
+    r = hourly_aqi(values, rules="2012")
+    assert r.aqi == 15 and r.missing == ("o3_8h",) and r.all_pollutants  # PM 10: 14.3 -> 15

@@ -66,3 +66,19 @@ def test_csv_many_cases(tmp_path: Path) -> None:
     assert [d.get("aqi") for d in docs[:3]] == [107, 119, None]
     assert docs[2]["missing"] == ["so2"]
     assert docs[3]["line"] == 5 and "pm25" in docs[3]["error"]
+
+
+def test_2012_day_without_o3_1h_has_an_aqi_and_says_what_it_used() -> None:
+    """Issue 11: HJ 633-2012 has no rule voiding the AQI without the O3 1-h max; the output
+    names the indicators the AQI was computed from (PM2.5 50 -> 68.75 -> 69)."""
+    args = ["--date", "2025-05-01", "--pm25", "50", "--pm10", "60", "--so2", "10", "--no2",
+            "30", "--co", "0.8", "--o3-8h", "100"]
+    code, out = run(*args, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and (doc["aqi"], doc["rules"], doc["missing"]) == (69, "2012", ["o3_1h"])
+    assert doc["used"] == ["so2", "no2", "co", "pm10", "pm25", "o3_8h"]
+    code, out = run(*args)
+    assert code == 0 and "AQI 69" in out and "AQI from so2, no2, co, pm10, pm25, o3_8h" in out
+    code, out = run(*args[:-2], "--format", "json")  # no O3 at all: NA (HJ 633-2026 5.3.1)
+    doc = json.loads(out)
+    assert doc["aqi"] is None and doc["used"] == [] and doc["missing"] == ["o3_8h", "o3_1h"]

@@ -6,6 +6,7 @@ The class limits are transcribed here independently of water_tables.toml.
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -17,9 +18,12 @@ from aggregator.standards import (
     WaterClass,
     basin_status,
     class_shares,
+    lake_grade,
     parameter_class,
     period_mean,
+    river_grade,
     section_grade,
+    section_period_grade,
     target_compliance,
     water_exceedance,
 )
@@ -181,3 +185,131 @@ def test_worse_parameter_never_improves_section(
     worse = current - delta if parameter == "do" else current + delta
     after = section_grade({**means, parameter: max(worse, Decimal(0))}).water_class
     assert after >= before
+
+
+# ---- period means are exact (issue 11) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameter", "samples", "cls"),
+    [
+        ("tp", (0.26, 0.34), WaterClass.IV),  # mean 0.30 = Ⅳ limit (float 0.30000000000000004)
+        ("nh3n", (0.14, 0.16), WaterClass.I),  # mean 0.15 = class Ⅰ limit
+        ("tp", (0.1, 0.2, 0.3), WaterClass.III),  # mean 0.2 = class Ⅲ limit
+    ],
+)
+def test_issue_examples_mean_on_a_limit(
+    parameter: str, samples: tuple[float, ...], cls: WaterClass
+) -> None:
+    """GB 3838 表1 "≤" + 2011 method 一(二): grade the arithmetic mean; a mean equal to a
+    limit meets it."""
+    mean = period_mean(samples)
+    assert mean is not None and parameter_class(parameter, mean) == cls
+
+
+def _around(limit: Decimal) -> list[tuple[float, ...]]:
+    """Float samples whose exact decimal mean is ``limit`` (2, 3 and 6 samples)."""
+    return [
+        (float(limit * Decimal("0.87")), float(limit * Decimal("1.13"))),
+        tuple(float(limit * Decimal(f)) for f in ("0.7", "1.1", "1.2")),
+        tuple(float(limit * Decimal(f)) for f in ("0.91", "1.07", "0.99", "1.03", "0.96", "1.04")),
+    ]
+
+
+@pytest.mark.parametrize(("parameter", "body", "cls", "limit"), boundary_rows())
+def test_period_mean_on_every_boundary_grades_as_the_limit(
+    parameter: str, body: str, cls: int, limit: Decimal
+) -> None:
+    """Every 表1 limit: a period mean landing exactly on it gets the limit's (best) class, for
+    ``period_mean`` + ``parameter_class`` and for ``section_period_grade`` alike."""
+    best = parameter_class(parameter, limit, body=body)  # type: ignore[arg-type]
+    for samples in _around(limit):
+        mean = period_mean(samples)
+        assert mean == limit
+        assert parameter_class(parameter, mean, body=body) == best  # type: ignore[arg-type]
+        if parameter in EVALUATION_PARAMETERS:
+            graded = section_period_grade(
+                [{parameter: s} for s in samples], body=body  # type: ignore[arg-type]
+            )
+            assert graded.grade is not None and graded.grade.classes[parameter] == best
+
+
+@pytest.mark.parametrize("cls", range(1, 6))
+def test_do_period_mean_on_every_boundary(cls: int) -> None:
+    """DO (≥): a mean exactly on the limit meets it."""
+    limit = Decimal(DO[cls - 1])
+    for samples in _around(limit):
+        assert parameter_class("do", period_mean(samples)) == cls  # type: ignore[arg-type]
+
+
+def test_period_mean_is_exact_and_skips_missing() -> None:
+    assert period_mean([0.1, None, 0.2]) == Fraction(3, 20)
+    assert period_mean([None]) is None and period_mean([]) is None
+
+
+# ---- section_period_grade, river_grade, lake_grade ------------------------------------------
+
+
+def test_section_period_grade_averages_each_parameter_then_grades() -> None:
+    """2011 method 一(二)1-3: with several results per period, grade their arithmetic mean
+    per parameter; the section takes the worst parameter (二(一))."""
+    samples: list[dict[str, float | None]] = [
+        {"tp": 0.26, "nh3n": 0.14, "do": 8, "temp": 20},
+        {"tp": 0.34, "nh3n": 0.16, "do": None, "temp": 22},
+        {"tp": None, "nh3n": None, "do": 6},
+    ]
+    g = section_period_grade(samples)
+    assert g.means == {"tp": Fraction(3, 10), "nh3n": Fraction(3, 20), "do": 7, "temp": 21}
+    assert g.counts == {"tp": 2, "nh3n": 2, "do": 2, "temp": 2}
+    assert g.grade is not None
+    assert g.grade.water_class == WaterClass.IV and g.grade.classes["nh3n"] == WaterClass.I
+    assert g.grade.not_graded == ("temp",)
+    assert section_period_grade([{"temp": 20}]).grade is None
+
+
+@pytest.mark.parametrize(
+    ("sections", "method", "water_class", "status"),
+    [
+        # < 5 sections: mean of each parameter over the sections, then single-factor.
+        ([{"tp": 0.26}, {"tp": 0.34}], "mean", WaterClass.IV, "轻度污染"),
+        ([{"tp": 0.05, "nh3n": 2.5}, {"tp": 0.05, "nh3n": 0.5}, {"tp": 0.05, "nh3n": 0.5}],
+         "mean", WaterClass.IV, "轻度污染"),  # NH3-N mean 7/6 -> Ⅳ though 2 of 3 are Ⅱ
+        ([{"tp": 0.01}] * 4, "mean", WaterClass.I, "优"),
+        # >= 5 sections: proportion method; no mean class.
+        ([{"tp": 0.05}] * 9 + [{"tp": 0.5}], "proportion", None, "优"),  # Ⅰ–Ⅲ 90 %
+        ([{"tp": 0.05}] * 4 + [{"tp": 0.5}], "proportion", None, "良好"),  # 80 %
+        ([{"tp": 0.05}] * 3 + [{"tp": 0.35}] * 2, "proportion", None, "轻度污染"),
+        ([{"tp": 0.05}] * 3 + [{"tp": 0.5}] * 2, "proportion", None, "重度污染"),  # 劣Ⅴ 40 %
+    ],
+)
+def test_river_grade(
+    sections: list[dict[str, float]], method: str, water_class: WaterClass | None, status: str
+) -> None:
+    """2011 method 二(二): rivers with < 5 sections grade the section mean concentrations;
+    with >= 5 sections the section-class proportion table (water.md §2.3)."""
+    r = river_grade(sections)
+    assert (r.n_sections, r.method, r.status) == (len(sections), method, status)
+    assert (r.grade.water_class if r.grade else None) == water_class
+    assert r.shares.n == len(sections)
+
+
+def test_river_grade_mean_is_exact_and_needs_a_section() -> None:
+    r = river_grade([{"tp": 0.26, "nh3n": 0.14}, {"tp": 0.34, "nh3n": 0.16}])
+    assert r.means == {"tp": Fraction(3, 10), "nh3n": Fraction(3, 20)}
+    with pytest.raises(StandardsError):
+        river_grade([])
+
+
+def test_lake_grade_time_then_points() -> None:
+    """2011 method 三: a lake/reservoir with several points grades the mean over the points of
+    each point's period mean (lake TP column)."""
+    point_a = [{"tp": 0.04}, {"tp": 0.06}, {"tp": 0.05}]  # mean 0.05
+    point_b = [{"tp": 0.15}]  # 0.15
+    g = lake_grade([point_a, point_b])
+    assert g.means == {"tp": Fraction(1, 10)}  # (0.05 + 0.15) / 2, not (0.30 / 4)
+    assert g.counts == {"tp": 2}
+    assert g.grade is not None and g.grade.water_class == WaterClass.IV  # lake TP Ⅳ = 0.1
+    single = lake_grade([point_a])
+    assert single.grade is not None and single.grade.water_class == WaterClass.III
+    with pytest.raises(StandardsError):
+        lake_grade([])

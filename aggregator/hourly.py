@@ -12,9 +12,10 @@ Per station, parameter and hour (keyed by the hour's UTC start, like readings):
 * ``day`` readings are not hourly data and are ignored here.
 
 Sub-hourly samples are combined as the standards define per parameter: arithmetic mean for
-concentrations, energy average (``standards.hourly_leq``) for noise Leq, max/min for noise
-Lmax/Lmin. Percentile levels (L10/L50/L90) cannot be derived from samples and are used only
-when the station reports them hourly.
+concentrations (exact for water, whose GB 3838 limits a mean often equals), energy average
+(``standards.hourly_leq``) for noise Leq, max/min for noise Lmax/Lmin. Percentile levels
+(L10/L50/L90) cannot be derived from samples and are used only when the station reports them
+hourly.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from operator import attrgetter
 from statistics import fmean
 from typing import Literal, cast
@@ -90,6 +92,8 @@ def _combine(
         value = max(good)
     elif kind == "noise" and parameter == "lmin":
         value = min(good)
+    elif kind == "water":  # GB 3838 limits are decimals: the exact mean, rounded once
+        value = float(cast(Fraction, standards.period_mean(good)))
     else:
         value = fmean(good)
     return value, standards.hour_valid(minutes)

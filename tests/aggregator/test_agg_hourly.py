@@ -4,6 +4,7 @@ combined with the GB 3095 表4 45-minute rule, HJ 212 表8 flags excluded and co
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 
@@ -71,3 +72,21 @@ def test_noise_leq_is_an_energy_average() -> None:
 def test_noise_percentile_levels_need_station_hourly_values() -> None:
     samples = [Sample("l10", "min", H0 + i * MIN, 50.0, "N") for i in range(60)]
     assert hourly_values("noise", samples) == []
+
+
+@pytest.mark.parametrize(("parameter", "values", "expected"), [
+    ("tp", (0.26, 0.34), 0.3),  # fmean: 0.30000000000000004, graded class Ⅴ instead of Ⅳ
+    ("nh3n", (0.14, 0.16), 0.15),  # fmean: 0.15000000000000002, class Ⅱ instead of Ⅰ
+    ("nh3n", (0.1, 0.2, 0.2), 1 / 6),  # not a short decimal: the nearest double
+])
+def test_water_hour_from_samples_is_the_exact_mean(
+    parameter: str, values: tuple[float, ...], expected: float
+) -> None:
+    """Issue 11: an hour of water samples is a period mean; GB 3838 limits are decimals, so it
+    is the exact mean rounded once (a mean on a limit stays on it)."""
+    step = 60 // len(values)
+    samples = [Sample(parameter, "min", H0 + i * step * MIN, v, "N") for i, v in enumerate(values)]
+    [hour] = hourly_values("water", samples)
+    assert hour.valid and hour.value == expected
+    assert standards.parameter_class(parameter, hour.value) == standards.parameter_class(
+        parameter, Fraction(sum(Fraction(str(v)) for v in values), len(values)))

@@ -2,11 +2,12 @@
 
 from aggregator.standards._numbers import Number
 from aggregator.standards.air_annual import (
-    CITY_ATTAINMENT_ITEMS,
+    BULLETIN_ATTAINMENT_ITEMS,
     STATISTIC_DECIMALS,
     VALID_DAY,
     AnnualAttainment,
     AnnualStatistic,
+    AttainmentItems,
     DayCounts,
     LimitPeriod,
     ValidDay,
@@ -108,7 +109,7 @@ __all__ = [
     "AIR_RULES_SWITCH",
     "BASIN_SEVERE_I_III_BELOW",
     "BEIJING",
-    "CITY_ATTAINMENT_ITEMS",
+    "BULLETIN_ATTAINMENT_ITEMS",
     "EVALUATION_PARAMETERS",
     "MONTH_MIN_DAYS",
     "MONTH_MIN_DAYS_FEBRUARY",
@@ -127,6 +128,7 @@ __all__ = [
     "AnnualAttainment",
     "AnnualStatistic",
     "AqiReport",
+    "AttainmentItems",
     "Category",
     "ClassShares",
     "ComplianceRate",

@@ -59,11 +59,16 @@ class AnnualStatistic:
     exceedance: float | None
 
 
-#: The statistics by which a city attains the annual standard (air.md §7.5; the national
-#: bulletins' practice): SO2, NO2, PM10, PM2.5 annual means vs the annual limits, CO 24-h p95
-#: and O3 MDA8 p90 vs the 24-h / 8-h limits. The 24-h percentiles of SO2, NO2, PM10, PM2.5
-#: (HJ 663 表1) are reported by ``annual_statistics`` but do not enter this verdict.
-CITY_ATTAINMENT_ITEMS: Mapping[Pollutant, str] = {
+#: Which statistics decide a pollutant's annual attainment: ``"hj663"`` every HJ 663 表1
+#: statistic of the pollutant (annual mean and 24-h percentile; reference air.md §7.5: "a
+#: pollutant attains when all its statistics are <= the limits"); ``"bulletin"`` the
+#: ``BULLETIN_ATTAINMENT_ITEMS`` only (as bulletins and city rankings state attainment).
+AttainmentItems = Literal["hj663", "bulletin"]
+
+#: One statistic per pollutant as the bulletins judge attainment: SO2, NO2, PM10, PM2.5
+#: annual means vs the annual limits, CO 24-h p95 vs the 24-h limit, O3 MDA8 p90 vs the 8-h
+#: limit (the 24-h percentiles of SO2, NO2, PM10, PM2.5 are left out).
+BULLETIN_ATTAINMENT_ITEMS: Mapping[Pollutant, str] = {
     "so2": "mean", "no2": "mean", "pm10": "mean", "pm25": "mean", "co": "p95", "o3": "p90",
 }
 
@@ -72,12 +77,13 @@ CITY_ATTAINMENT_ITEMS: Mapping[Pollutant, str] = {
 class AnnualAttainment:
     """Does a city (or station) attain the annual standard on all six pollutants?
 
-    ``pollutants``: per pollutant its ``CITY_ATTAINMENT_ITEMS`` statistic's verdict (``None``
-    when the year's data are not valid or absent); ``attains`` is False as soon as one
-    pollutant fails, True when all six attain, otherwise ``None``; ``exceeding`` lists the
-    failing pollutants; ``statistics`` the statistics behind the verdicts.
+    ``pollutants``: per pollutant the verdict of its statistics (False if one fails, True if
+    all attain, ``None`` when the year's data are not valid or absent); ``attains`` is False
+    as soon as one pollutant fails, True when all six attain, otherwise ``None``;
+    ``exceeding`` lists the failing pollutants; ``statistics`` those behind the verdicts.
     """
 
+    items: AttainmentItems
     year: int
     attains: bool | None
     pollutants: Mapping[Pollutant, bool | None]
@@ -175,28 +181,40 @@ def annual_statistics(
 
 
 def annual_attainment(
-    daily: Mapping[Pollutant, Mapping[date, float]], year: int, *, level: int = 2
+    daily: Mapping[Pollutant, Mapping[date, float]],
+    year: int,
+    *,
+    level: int = 2,
+    items: AttainmentItems = "hj663",
 ) -> AnnualAttainment:
     """Whether a city attains the annual air standard on all six pollutants (达标: every
-    pollutant attains, air.md §7.5): GB 3095 annual limits in force on 31 December for the
-    SO2/NO2/PM10/PM2.5 annual means, the 24-h CO limit for the CO p95, the 8-h O3 limit for the
-    MDA8 p90 (HJ 663 表1 statistics, Annex A percentiles; validity 324 days, 27 per month).
+    pollutant attains, air.md §7.5), by the HJ 663 表1 statistics (``annual_statistics``:
+    Annex A percentiles, validity 324 days and 27 per month, GB 3095 limits in force on
+    31 December — annual limits for means, 24-h / 8-h limits for percentiles).
 
     ``daily`` holds each pollutant's VALID daily values (O3: MDA8) by Beijing day, e.g. the
     city's daily means (HJ 663 表A.1, ``city_mean``); a pollutant without values is unknown.
+    ``items`` (``AttainmentItems``): all 表1 statistics, or the bulletins' one per pollutant.
     """
     stats = []
     verdicts: dict[Pollutant, bool | None] = {}
-    for pollutant, statistic in CITY_ATTAINMENT_ITEMS.items():
+    for pollutant, bulletin_statistic in BULLETIN_ATTAINMENT_ITEMS.items():
         found = [
             s for s in annual_statistics(pollutant, daily.get(pollutant, {}), year, level=level)
-            if s.statistic == statistic
+            if items == "hj663" or s.statistic == bulletin_statistic
         ]
         stats.extend(found)
-        verdicts[pollutant] = found[0].attains
+        verdicts[pollutant] = _all_attain(s.attains for s in found)
     exceeding = tuple(p for p, ok in verdicts.items() if ok is False)
-    attains = False if exceeding else (True if all(verdicts.values()) else None)
-    return AnnualAttainment(year, attains, verdicts, exceeding, tuple(stats))
+    return AnnualAttainment(
+        items, year, _all_attain(verdicts.values()), verdicts, exceeding, tuple(stats)
+    )
+
+
+def _all_attain(verdicts: Iterable[bool | None]) -> bool | None:
+    """False if any fails, True if all attain, else unknown."""
+    vs = list(verdicts)
+    return False if False in vs else (True if all(vs) else None)
 
 
 def day_counts(reports: Iterable[AqiReport], *, valid_day: ValidDay = VALID_DAY) -> DayCounts:

@@ -125,41 +125,48 @@ def test_day_without_o3_1h_is_a_valid_good_day() -> None:
     assert day_counts([daily_aqi(GOOD, rules="2012")]).partial_days == 0
 
 
-# GB 3095-2012 表1 Level 2: annual SO2 60, NO2 40, PM10 70, PM2.5 35; CO 24-h 4; O3 8-h 160.
+# GB 3095-2012 表1 Level 2: annual SO2 60, NO2 40, PM10 70, PM2.5 35; 24-h SO2 150, NO2 80,
+# PM10 150, PM2.5 75, CO 4 mg/m³; O3 8-h 160. n = 365: p95 at k = 346.8, p98 at 357.72, p90 at
+# 328.6 (HJ 663 Annex A), so with b bad days on top, X(i) is bad for i > 365 - b.
 CLEAN = {"so2": 10.0, "no2": 20.0, "pm10": 50.0, "pm25": 30.0, "co": 1.0, "o3": 100.0}
 
 
 @pytest.mark.parametrize(
-    ("pollutant", "bad_days", "bad_value", "attains"),
+    ("pollutant", "bad_days", "bad_value", "hj663", "bulletin"),
     [
-        (None, 0, 0.0, True),
-        ("pm25", 365, 35.0, True),  # annual mean 35 = limit: attains (<=)
-        ("pm25", 365, 35.4, True),  # reported 35 after GB/T 8170 rounding
-        ("pm25", 365, 35.6, False),
-        ("pm25", 18, 200.0, False),  # mean (347*30 + 18*200)/365 = 38.4 > 35
-        ("so2", 365, 61.0, False),
-        ("no2", 365, 40.0, True),
-        ("pm10", 365, 71.0, False),
-        ("co", 19, 4.1, True),  # k = 346.8: X(346) = 1.0, X(347) = 4.1 -> 3.48 -> 3.5
-        ("co", 20, 4.1, False),  # X(346) = X(347) = 4.1
-        ("o3", 37, 170.0, True),  # k = 328.6: X(328) = 100, X(329) = 170 -> 142
-        ("o3", 38, 170.0, False),
+        (None, 0, 0.0, True, True),
+        ("pm25", 365, 35.0, True, True),  # annual mean 35 = limit: attains (<=)
+        ("pm25", 365, 35.4, True, True),  # reported 35 after GB/T 8170 rounding
+        ("pm25", 365, 35.6, False, False),
+        ("pm25", 18, 200.0, False, False),  # mean (347*30 + 18*200)/365 = 38.4 > 35
+        ("pm25", 19, 100.0, False, True),  # mean 33.4 <= 35 but p95: 30 + 0.8*70 = 86 > 75
+        ("pm25", 18, 100.0, True, True),  # p95 = X(346)..X(347) = 30: 32.7 mean, 30 p95
+        ("so2", 365, 61.0, False, False),
+        ("so2", 9, 160.0, False, True),  # p98: X(357) = X(358) = 160 > 150; mean 13.7
+        ("so2", 8, 160.0, True, True),  # p98: X(357) = 10, X(358) = 160 -> 118
+        ("no2", 365, 40.0, True, True),
+        ("pm10", 365, 71.0, False, False),
+        ("co", 19, 4.1, True, True),  # X(346) = 1.0, X(347) = 4.1 -> 3.48 -> 3.5
+        ("co", 20, 4.1, False, False),  # X(346) = X(347) = 4.1
+        ("o3", 37, 170.0, True, True),  # X(328) = 100, X(329) = 170 -> 142
+        ("o3", 38, 170.0, False, False),
     ],
 )
 def test_annual_attainment_all_six(
-    pollutant: str | None, bad_days: int, bad_value: float, attains: bool
+    pollutant: str | None, bad_days: int, bad_value: float, hj663: bool, bulletin: bool
 ) -> None:
-    """City attainment (air.md §7.5): SO2/NO2/PM10/PM2.5 annual means vs the annual limits,
-    CO 24-h p95 vs 4 mg/m³, O3 MDA8 p90 vs 160 µg/m³ (HJ 663 表1, Annex A); all six attain."""
+    """City attainment on all six pollutants (air.md §7.5). ``hj663``: every HJ 663 表1
+    statistic of a pollutant <= its limit (annual mean and 24-h p98/p95; CO p95; O3 MDA8 p90);
+    ``bulletin``: SO2/NO2/PM10/PM2.5 annual means, CO p95 and O3 p90 only."""
     daily = {p: {d: v for d in year_of(2025)} for p, v in CLEAN.items()}
     if pollutant is not None:
         for d in sorted(daily[pollutant])[:bad_days]:
             daily[pollutant][d] = bad_value
-    result = annual_attainment(daily, 2025)  # type: ignore[arg-type]
-    assert result.attains is attains
-    assert result.exceeding == (() if attains else (pollutant,))
-    assert {s.statistic for s in result.statistics} == {"mean", "p95", "p90"}
-    assert len(result.statistics) == 6
+    for items, attains, n_stats in (("hj663", hj663, 10), ("bulletin", bulletin, 6)):
+        result = annual_attainment(daily, 2025, items=items)  # type: ignore[arg-type]
+        assert result.attains is attains, items
+        assert result.exceeding == (() if attains else (pollutant,))
+        assert len(result.statistics) == n_stats and result.items == items
 
 
 def test_annual_attainment_unknown_without_a_valid_year() -> None:

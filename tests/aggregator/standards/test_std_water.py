@@ -220,9 +220,11 @@ def _around(limit: Decimal) -> list[tuple[float, ...]]:
 def test_period_mean_on_every_boundary_grades_as_the_limit(
     parameter: str, body: str, cls: int, limit: Decimal
 ) -> None:
-    """Every 表1 limit: a period mean landing exactly on it gets the limit's (best) class, for
-    ``period_mean`` + ``parameter_class`` and for ``section_period_grade`` alike."""
+    """Every 表1 limit: a single float value on it and a period mean landing exactly on it get
+    the limit's (best) class, for ``period_mean`` + ``parameter_class`` and for
+    ``section_period_grade`` alike."""
     best = parameter_class(parameter, limit, body=body)  # type: ignore[arg-type]
+    assert parameter_class(parameter, float(limit), body=body) == best  # type: ignore[arg-type]
     for samples in _around(limit):
         mean = period_mean(samples)
         assert mean == limit

@@ -1,0 +1,254 @@
+"""The HTTP API against a real database with demo data: every endpoint, the OpenAPI document,
+the report endpoint against ``envmon report``, pagination, token and read-only access."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from click.testing import CliRunner
+from openapi_spec_validator import validate
+
+from aggregator import standards
+from envmon.cli import main
+from envmon.stations import parse_station_file
+from simulators.demo import pingliang_file
+from simulators.document import BEIJING
+from web.app import create_app
+from web.colours import aqi_bands
+
+pytestmark = pytest.mark.integration
+TOKEN = "s3cret-token"
+CITY = "Pingliang"
+STATIONS = parse_station_file(pingliang_file())
+HEX = {b["hex"] for b in aqi_bands()}
+
+
+@pytest.fixture(scope="module")
+async def client(demo_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(demo_url, None)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://envmon") as c:
+        c.app = app  # type: ignore[attr-defined]
+        yield c
+
+
+def today() -> date:
+    return datetime.now(BEIJING).date()
+
+
+async def get(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
+    resp = await client.get(path, params=params)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def test_openapi_document_validates(client: httpx.AsyncClient) -> None:
+    doc = await get(client, "/openapi.json")
+    validate(doc)  # raises on an invalid OpenAPI 3.x document
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "/static/docs.js" in docs.text
+
+
+def _yesterday_range() -> dict[str, str]:
+    return {"start": str(today() - timedelta(days=1)), "end": str(today())}
+
+
+# path -> (query, check of the JSON answer); test_every_endpoint_is_covered keeps it complete
+ENDPOINTS: dict[str, tuple[dict[str, Any], Any]] = {
+    "/api/v1/aqi/bands": ({}, lambda d: [b["hex"] for b in d] == [
+        standards.category(v).hex for v in (0, 51, 101, 151, 201, 301)]),
+    "/api/v1/regions": ({}, lambda d: {"city": CITY, "county": "", "stations": len(STATIONS),
+                                        "air_stations": 9} in d),
+    "/api/v1/stations": ({"limit": 1000}, lambda d: len(d["items"]) == len(STATIONS)),
+    "/api/v1/air/stations/{station_id}/hourly": (
+        {}, lambda d: len(d["items"]) >= 20 and all(r["colour"] in HEX for r in d["items"])),
+    "/api/v1/air/stations/{station_id}/daily": (
+        _yesterday_range(), lambda d: len(d["items"]) == 1 and d["items"][0]["aqi"] > 0),
+    "/api/v1/air/regions/hourly": (
+        {"city": CITY}, lambda d: d["items"] and d["items"][0]["n_stations"] == 9),
+    "/api/v1/air/regions/daily": (
+        {"city": CITY, **_yesterday_range()},
+        lambda d: d["items"][0]["day"] == str(today() - timedelta(days=1))
+        and d["items"][0]["colour"] == standards.category(d["items"][0]["aqi"]).hex),
+    "/api/v1/water/sections": ({"period": "day", **_yesterday_range()},
+                               lambda d: len(d["items"]) == 5
+                               and all(r["water_class"] for r in d["items"])),
+    "/api/v1/noise/points": (_yesterday_range(), lambda d: len(d["items"]) == 7 and all(
+        r["ld"] is not None and r["limits"]["day"] >= 50 for r in d["items"])),
+    "/api/v1/reports/{kind}": ({"day": str(today() - timedelta(days=1)), "city": CITY},
+                               lambda d: d["valid_days"] == 1),
+    "/api/v1/alerts/open": ({}, lambda d: d == {"items": [], "limit": 100, "offset": 0,
+                                                "next_offset": None, "available": False}),
+}
+PATH_VALUES = {"station_id": "pl-air-kongtong-1", "kind": "air"}
+
+
+@pytest.mark.parametrize("template", list(ENDPOINTS))
+async def test_every_endpoint_answers_with_demo_data(client: httpx.AsyncClient,
+                                                    template: str) -> None:
+    query, check = ENDPOINTS[template]
+    body = await get(client, template.format(**PATH_VALUES), **query)
+    assert check(body), json.dumps(body, ensure_ascii=False, default=str)[:2000]
+
+
+async def test_every_endpoint_is_covered(client: httpx.AsyncClient) -> None:
+    assert set((await get(client, "/openapi.json"))["paths"]) == set(ENDPOINTS)
+
+
+async def test_stations_have_live_readings_and_state(client: httpx.AsyncClient) -> None:
+    items = (await get(client, "/api/v1/stations", limit=1000))["items"]
+    by_id = {s["station_id"]: s for s in items}
+    assert set(by_id) == {s.station_id for s in STATIONS}
+    # the demo data runs up to now: everyone reported within its own cadence
+    assert {s["state"] for s in items} == {"online"}
+    air = by_id["pl-air-kongtong-1"]
+    assert air["latest"]["pm25"]["interval"] == "rt" and air["cadence_seconds"] == 60
+    assert air["aqi"]["colour"] == standards.category(air["aqi"]["aqi"]).hex
+    water = by_id["pl-water-jing-pingliang"]
+    assert water["aqi"] is None and water["latest"]["ph"]["unit"]
+
+
+async def test_pages_cover_the_list_once(client: httpx.AsyncClient) -> None:
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await get(client, "/api/v1/stations", limit=6, offset=offset)
+        assert len(page["items"]) <= 6
+        seen += [s["station_id"] for s in page["items"]]
+        offset = page["next_offset"]
+    assert seen == sorted(s.station_id for s in STATIONS)
+
+
+async def test_time_range_bounds_the_hours(client: httpx.AsyncClient) -> None:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=6)
+    rows = (await get(client, "/api/v1/air/regions/hourly", city=CITY,
+                      start=start.isoformat(), end=end.isoformat()))["items"]
+    stamps = [datetime.fromisoformat(r["ts"]) for r in rows]
+    assert stamps == sorted(stamps) and len(stamps) == 6
+    assert min(stamps) == start and max(stamps) < end
+
+
+@pytest.mark.parametrize(("path", "query", "status"), [
+    ("/api/v1/reports/air", {"city": CITY}, 400),  # no period
+    ("/api/v1/reports/air", {"month": "2026-01", "year": "2026", "city": CITY}, 400),
+    ("/api/v1/reports/air", {"month": "2026-01"}, 400),  # no scope
+    ("/api/v1/reports/air", {"quarter": "2026-Q5", "city": CITY}, 400),
+    ("/api/v1/reports/soil", {"month": "2026-01", "city": CITY}, 422),
+    ("/api/v1/stations", {"limit": 1001}, 422),
+    ("/api/v1/air/regions/daily", {"city": CITY, "start": "2026-02-01",
+                                   "end": "2026-01-01"}, 400),
+])
+async def test_bad_requests_say_why(client: httpx.AsyncClient, path: str,
+                                    query: dict[str, str], status: int) -> None:
+    resp = await client.get(path, params=query)
+    assert resp.status_code == status, resp.text
+    assert resp.json()["detail"]
+
+
+def _cli(url: str, args: list[str]) -> str:
+    result = CliRunner().invoke(main, ["report", *args], env={"ENVMON_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+REPORT_CASES = [
+    ("air", {"day": "yesterday", "city": CITY}),
+    ("air", {"ytd": "today", "city": CITY, "county": "Kongtong"}),
+    ("air", {"month": "this", "station": ["pl-air-kongtong-1", "pl-air-lingtai"]}),
+    ("water", {"month": "this", "city": CITY}),
+    ("water", {"year": "this", "station": ["pl-water-jing-pingliang"]}),
+    ("noise", {"day": "yesterday", "city": CITY}),
+    ("noise", {"quarter": "this", "city": CITY}),
+]
+
+
+def _concrete(query: dict[str, Any]) -> dict[str, Any]:
+    """``this``/``yesterday`` as the period values of the day the test runs."""
+    day = today()
+    this = {"month": f"{day:%Y-%m}", "year": str(day.year),
+            "quarter": f"{day.year}-Q{(day.month - 1) // 3 + 1}"}
+    out = dict(query)
+    for key, value in query.items():
+        if value == "this":
+            out[key] = this[key]
+        elif value == "yesterday":
+            out[key] = str(day - timedelta(days=1))
+    return out
+
+
+@pytest.mark.parametrize(("kind", "query"), REPORT_CASES)
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+async def test_report_endpoint_is_envmon_report(client: httpx.AsyncClient, demo_url: str,
+                                                kind: str, query: dict[str, Any],
+                                                fmt: str) -> None:
+    query = _concrete(query)
+    args = [kind, "--format", fmt]
+    for key, value in query.items():
+        for v in value if isinstance(value, list) else [value]:
+            args += [f"--{key}", v]
+    printed = await asyncio.to_thread(_cli, demo_url, args)
+    resp = await client.get(f"/api/v1/reports/{kind}", params={**query, "format": fmt})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith(
+        "application/json" if fmt == "json" else "text/csv")
+    assert resp.text.rstrip("\n") == printed.rstrip("\n")
+    if fmt == "json":
+        doc = resp.json()
+        first = doc[0] if isinstance(doc, list) else doc
+        assert first.get("valid_days", 0) > 0 or first.get("sections") or first.get("zones")
+
+
+async def test_open_alerts_from_the_episodes_table() -> None:
+    """With an episodes table, open episodes (ended_at NULL) are listed newest first."""
+    from tests.conftest import create_database, drop_database
+
+    url = create_database("envmon_web_alerts")
+    try:
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "CREATE TABLE alert_episodes (episode_id bigint PRIMARY KEY, rule text,"
+                " severity text, started_at timestamptz NOT NULL, ended_at timestamptz)")
+            conn.execute(
+                "INSERT INTO alert_episodes VALUES"
+                " (1, 'pm25-high', 'warning', now() - interval '2 h', NULL),"
+                " (2, 'do-low', 'critical', now() - interval '1 h', NULL),"
+                " (3, 'old', 'info', now() - interval '9 h', now() - interval '8 h')")
+        app = create_app(url, None)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://envmon") as c:
+            body = await get(c, "/api/v1/alerts/open")
+            one = await get(c, "/api/v1/alerts/open", limit=1)
+    finally:
+        drop_database(url)
+    assert body["available"] is True
+    assert [a["episode_id"] for a in body["items"]] == [2, 1]
+    assert one["next_offset"] == 1 and len(one["items"]) == 1
+
+
+async def test_token_guards_the_api_only(demo_url: str) -> None:
+    app = create_app(demo_url, TOKEN)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://envmon") as c:
+        assert (await c.get("/api/v1/regions")).status_code == 401
+        wrong = await c.get("/api/v1/regions", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        ok = await c.get("/api/v1/regions", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200 and ok.json()
+        for open_path in ("/", "/openapi.json", "/healthz", "/static/app.js"):
+            assert (await c.get(open_path)).status_code == 200, open_path
+
+
+async def test_connections_are_read_only(client: httpx.AsyncClient) -> None:
+    pool = client.app.state.pool  # type: ignore[attr-defined]
+    async with pool.connection() as conn:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            await conn.execute("DELETE FROM stations")

@@ -1,0 +1,105 @@
+"""The status page in real headless Chromium, on ``envmon run --demo`` from a fresh HOME.
+
+The page must load without console errors, show live readings, AQI badges in the official
+HJ 633 colours and the plan-target gauge, and draw every view; a screenshot of each view is
+saved under ``$ENVMON_TEST_ARTIFACTS`` (default tests/artifacts/, git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from aggregator import standards
+from envmon.stations import parse_station_file
+from simulators.demo import pingliang_file
+from simulators.document import BEIJING
+from tests.conftest import REPO, free_port
+from tests.run.support import RunProcess, clean_env, envmon_argv, reap_servers
+from tests.web.cdp import Browser
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+ARTIFACTS = Path(os.environ.get("ENVMON_TEST_ARTIFACTS", REPO / "tests" / "artifacts"))
+STATUS_LINE = re.compile(r"status\s+(http://\S+/)\s")
+# view -> JavaScript that is true once the view shows demo data
+VIEWS = {
+    "overview": "document.querySelectorAll('#stations tr[data-state=online]').length > 0",
+    "calendar": "document.querySelectorAll('#calendar rect[data-aqi]:not([data-aqi=\"\"])')"
+                ".length > 0",
+    "trends": "document.querySelectorAll('#trends circle[data-aqi]').length > 0",
+    "water": "document.querySelectorAll('#water td[data-class]').length > 0",
+    "noise": "document.querySelectorAll('#noise tr[data-point]').length > 0",
+    "alerts": "document.getElementById('alerts').textContent.length > 0",
+}
+
+
+def _rgb(hex_colour: str) -> str:
+    n = int(hex_colour[1:], 16)
+    return f"rgb({n >> 16}, {(n >> 8) & 255}, {n & 255})"
+
+
+def test_status_page_on_the_demo(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = clean_env(home, {"ENVMON_METRICS_PORT": str(free_port()),
+                           "ENVMON_API__PORT": str(free_port())})
+    run = RunProcess([*envmon_argv(), "run", "--demo", "--no-summary"], env, cwd=REPO)
+    browser: Browser | None = None
+    try:
+        run.wait_for(lambda: STATUS_LINE.search(run.stderr) is not None, timeout_s=90)
+        match = STATUS_LINE.search(run.stderr)
+        assert match is not None
+        url = match.group(1)
+        assert url == f"http://127.0.0.1:{env['ENVMON_API__PORT']}/"
+        browser = Browser()
+        browser.navigate(url + "#overview")
+        # live readings of every demo station, then (once yesterday is aggregated) the gauge
+        stations = parse_station_file(pingliang_file())
+        browser.wait_for(f"document.querySelectorAll('#stations tr[data-station]').length"
+                         f" === {len(stations)}", timeout_s=90)
+        browser.wait_for("document.querySelectorAll('#stations [data-param=pm25]').length"
+                         " > 0 && document.querySelector('#gauge svg')"
+                         " && document.querySelector('#gauge svg').dataset.ratio !== ''"
+                         " && document.querySelectorAll('#stations .aqi[data-aqi]').length > 0",
+                         timeout_s=150)
+        badges = browser.evaluate(
+            "[...document.querySelectorAll('#stations .aqi[data-aqi]')].map(b => "
+            "[Number(b.dataset.aqi), getComputedStyle(b).backgroundColor])")
+        assert badges
+        for aqi, colour in badges:
+            assert colour == _rgb(standards.category(aqi).hex), (aqi, colour)
+        gauge = browser.evaluate(
+            "(() => { const s = document.querySelector('#gauge svg'); return {ratio:"
+            " Number(s.dataset.ratio), target: s.dataset.target,"
+            " mark: !!s.querySelector('.target-mark'),"
+            " text: document.getElementById('gauge-text').textContent}; })()")
+        year = datetime.now(BEIJING).year
+        target = standards.plan_target("air_good_day_ratio", year)
+        assert 0 <= gauge["ratio"] <= 100
+        if target is not None:
+            assert float(gauge["target"]) == target and gauge["mark"]
+            assert f"plan target {target:g}%" in gauge["text"]
+        states = browser.evaluate(
+            "[...document.querySelectorAll('#stations tr[data-station]')]"
+            ".map(r => r.dataset.state)")
+        assert "online" in states
+        for view, ready in VIEWS.items():
+            browser.navigate(f"{url}#{view}")
+            browser.wait_for(f"document.body.dataset.view === '{view}' && ({ready})",
+                             timeout_s=90)
+            assert browser.evaluate("document.getElementById('error').hidden"), view
+            browser.screenshot(ARTIFACTS / f"status-{view}.png")
+            assert (ARTIFACTS / f"status-{view}.png").stat().st_size > 10_000
+        assert browser.errors == []
+    except BaseException:
+        run.kill()
+        reap_servers(home)
+        raise
+    finally:
+        if browser is not None:
+            browser.close()
+    assert run.terminate() == 0, run.stderr[-4000:]

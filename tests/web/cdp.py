@@ -106,14 +106,19 @@ class Browser:
         return result["result"].get("value")
 
     def wait_for(self, expression: str, timeout_s: float) -> Any:
-        """Poll a JavaScript expression until it is truthy; return its value."""
+        """Poll a JavaScript expression until it is truthy; return its value. An expression
+        that throws (the document is still loading) counts as not yet."""
         deadline = time.monotonic() + timeout_s
+        last: AssertionError | None = None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except AssertionError as exc:
+                last, value = exc, None
             if value:
                 return value
             time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {expression!r}; "
+        raise AssertionError(f"timed out waiting for {expression!r} (last error: {last}); "
                              f"page errors: {self.errors}")
 
     def screenshot(self, path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,8 @@ from envmon.cli import main
 from envmon.stations import parse_station_file
 from simulators.demo import pingliang_file
 from simulators.document import BEIJING
+from tests.conftest import REPO, free_port
+from tests.run.support import RunProcess, clean_env, envmon_argv
 from web.app import create_app
 from web.colours import aqi_bands
 
@@ -252,3 +256,29 @@ async def test_connections_are_read_only(client: httpx.AsyncClient) -> None:
     async with pool.connection() as conn:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             await conn.execute("DELETE FROM stations")
+
+
+def test_envmon_api_serves_until_sigterm(demo_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(tmp_path, {"ENVMON_DATABASE_URL": demo_url, "ENVMON_API__PORT": str(port),
+                               "ENVMON_API__TOKEN": TOKEN})
+    run = RunProcess([*envmon_argv(), "api"], env, cwd=REPO)
+    try:
+        run.wait_for(f"status    http://127.0.0.1:{port}/", timeout_s=60)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/regions",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert {"city": CITY, "county": ""}.items() <= json.load(resp)[0].items()
+    except BaseException:
+        run.kill()
+        raise
+    assert run.terminate() == 0, run.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10"])
+def test_envmon_api_refuses_an_open_network_bind(host: str) -> None:
+    result = CliRunner().invoke(main, ["api"], env={
+        "ENVMON_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "ENVMON_API__HOST": host,
+        "ENVMON_API__TOKEN": None, "ENVMON_API__TOKEN_FILE": None})
+    assert result.exit_code == 2
+    assert "ENVMON_API__TOKEN" in result.output and host in result.output

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import click
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from aggregator import report_cli
 from envmon import __version__
@@ -34,6 +35,7 @@ from web.models import (
     AqiBand,
     NoiseRow,
     Page,
+    ReadingRow,
     Region,
     Station,
     WaterRow,
@@ -41,6 +43,7 @@ from web.models import (
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_LIMIT = 1000
+POOL_TIMEOUT_S = 10.0
 T = TypeVar("T")
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
@@ -127,6 +130,21 @@ async def get_stations(
     """Stations with latest values and state (online/late/offline by their own cadence)."""
     rows = await stations.station_page(conn, datetime.now(UTC), kind=kind, city=city,
                                        county=county, limit=limit + 1, offset=offset)
+    return page(rows, limit, offset)
+
+
+@api.get("/stations/{station_id}/readings", response_model=Page[ReadingRow],
+         tags=["stations"])
+async def station_readings(
+    conn: Conn, station_id: str,
+    parameter: Annotated[str, Query(description="canonical name, e.g. pm25, do, leq")],
+    interval: Literal["rt", "min", "hour", "day"] = "hour", start: StartTs = None,
+    end: EndTs = None, limit: Limit = 100, offset: Offset = 0,
+) -> dict[str, Any]:
+    """Stored readings of one parameter of a station, oldest first (default: last 24 h)."""
+    lo, hi = ts_range(start, end, timedelta(hours=24))
+    rows = await indicators.readings(conn, station_id, parameter, interval, lo, hi,
+                                     limit + 1, offset)
     return page(rows, limit, offset)
 
 
@@ -241,13 +259,14 @@ async def open_alerts(conn: Conn, limit: Limit = 100, offset: Offset = 0) -> dic
     return {**page(rows, limit, offset), "available": available}
 
 
-def create_app(database_url: str, token: str | None, pool_size: int = 4) -> FastAPI:
+def create_app(database_url: str, token: str | None, pool_size: int = 4,
+               pool_timeout_s: float = POOL_TIMEOUT_S) -> FastAPI:
     """The application; the pool opens with the ASGI lifespan."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncConnectionPool(
-            database_url, min_size=1, max_size=pool_size, open=False,
+            database_url, min_size=1, max_size=pool_size, open=False, timeout=pool_timeout_s,
             kwargs={"autocommit": True, "application_name": "envmon-web",
                     "options": "-c default_transaction_read_only=on"},
         ) as pool:
@@ -260,6 +279,13 @@ def create_app(database_url: str, token: str | None, pool_size: int = 4) -> Fast
                               "Times are UTC unless named a Beijing day. docs/web.md")
     app.state.token = token
     app.include_router(api)
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_unavailable(request: Request, exc: Exception) -> PlainTextResponse:
+        """An unreachable database is a 503 the client may retry, not an internal error."""
+        return PlainTextResponse(f"database unavailable: {exc}", status_code=503,
+                                 headers={"Retry-After": "10"})
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:

@@ -118,3 +118,17 @@ async def noise(
     for r in rows:
         r["limits"] = _limits(r["zone"])
     return rows
+
+
+async def readings(
+    conn: AsyncConnection[Any], station: str, parameter: str, interval: str, start: datetime,
+    end: datetime, limit: int, offset: int,
+) -> list[Row]:
+    """Stored readings of one series (primary-key range scan), oldest first."""
+    return await _rows(conn, """
+        SELECT ts, value, flag, source FROM readings
+        WHERE station_id = %(station)s AND parameter = %(parameter)s
+          AND interval = %(interval)s AND ts >= %(start)s AND ts < %(end)s
+        ORDER BY ts LIMIT %(limit)s OFFSET %(offset)s""",
+        {"station": station, "parameter": parameter, "interval": interval, "start": start,
+         "end": end, "limit": limit, "offset": offset})

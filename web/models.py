@@ -27,6 +27,13 @@ class LatestValue(BaseModel):
     unit: str
 
 
+class ReadingRow(BaseModel):
+    ts: datetime = Field(description="UTC start of the averaging interval")
+    value: float
+    flag: str = Field(description="HJ 212 data flag (N = normal)")
+    source: str
+
+
 class StationAqi(BaseModel):
     ts: datetime
     aqi: int | None

@@ -44,13 +44,14 @@ class _Server(uvicorn.Server):
 def bind(settings: Settings) -> socket.socket:
     """The listening socket; the default port falls back to any free one when taken."""
     api = settings.api
+    family = socket.AF_INET6 if ":" in api.host else socket.AF_INET
     try:
-        return socket.create_server((api.host, api.port), reuse_port=False)
+        return socket.create_server((api.host, api.port), family=family)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE or "port" in api.model_fields_set:
             raise
     log.warning("port %d is taken; the status page uses a free port instead", api.port)
-    return socket.create_server((api.host, 0))
+    return socket.create_server((api.host, 0), family=family)
 
 
 def url_of(settings: Settings, sock: socket.socket) -> str:

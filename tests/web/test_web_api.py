@@ -72,6 +72,9 @@ ENDPOINTS: dict[str, tuple[dict[str, Any], Any]] = {
     "/api/v1/regions": ({}, lambda d: {"city": CITY, "county": "", "stations": len(STATIONS),
                                         "air_stations": 9} in d),
     "/api/v1/stations": ({"limit": 1000}, lambda d: len(d["items"]) == len(STATIONS)),
+    "/api/v1/stations/{station_id}/readings": (
+        {"parameter": "pm25"}, lambda d: len(d["items"]) >= 23 and all(
+            r["source"] == "sim" and r["value"] > 0 for r in d["items"])),
     "/api/v1/air/stations/{station_id}/hourly": (
         {}, lambda d: len(d["items"]) >= 20 and all(r["colour"] in HEX for r in d["items"])),
     "/api/v1/air/stations/{station_id}/daily": (
@@ -282,3 +285,13 @@ def test_envmon_api_refuses_an_open_network_bind(host: str) -> None:
         "ENVMON_API__TOKEN": None, "ENVMON_API__TOKEN_FILE": None})
     assert result.exit_code == 2
     assert "ENVMON_API__TOKEN" in result.output and host in result.output
+
+
+async def test_unreachable_database_is_503() -> None:
+    port = free_port()  # nothing listens there
+    app = create_app(f"postgresql://nobody@127.0.0.1:{port}/none", None, pool_timeout_s=1)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://envmon") as c:
+        resp = await c.get("/api/v1/regions")
+    assert resp.status_code == 503 and resp.headers["retry-after"] == "10"
+    assert "database unavailable" in resp.text

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -30,7 +33,8 @@ VIEWS = {
     "overview": "document.querySelectorAll('#stations tr[data-state=online]').length > 0",
     "calendar": "document.querySelectorAll('#calendar rect[data-aqi]:not([data-aqi=\"\"])')"
                 ".length > 0",
-    "trends": "document.querySelectorAll('#trends circle[data-aqi]').length > 0",
+    "trends": "['air', 'water', 'noise'].every(k => document.querySelectorAll("
+              "`#trends figure[data-kind=${k}] circle`).length > 0)",
     "water": "document.querySelectorAll('#water td[data-class]').length > 0",
     "noise": "document.querySelectorAll('#noise tr[data-point]').length > 0",
     "alerts": "document.getElementById('alerts').textContent.length > 0",
@@ -42,9 +46,17 @@ def _rgb(hex_colour: str) -> str:
     return f"rgb({n >> 16}, {(n >> 8) & 255}, {n & 255})"
 
 
-def test_status_page_on_the_demo(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
+@pytest.fixture
+def fresh_home() -> Iterator[Path]:
+    """An empty HOME outside pytest's base temp, whose permissions a concurrent pytest run
+    resets to 0700 (the embedded PostgreSQL runs as another user and must traverse it)."""
+    home = Path(tempfile.mkdtemp(prefix="envmon-web-home-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_status_page_on_the_demo(fresh_home: Path) -> None:
+    home = fresh_home
     env = clean_env(home, {"ENVMON_METRICS_PORT": str(free_port()),
                            "ENVMON_API__PORT": str(free_port())})
     run = RunProcess([*envmon_argv(), "run", "--demo", "--no-summary"], env, cwd=REPO)
@@ -94,6 +106,11 @@ def test_status_page_on_the_demo(tmp_path: Path) -> None:
             assert browser.evaluate("document.getElementById('error').hidden"), view
             browser.screenshot(ARTIFACTS / f"status-{view}.png")
             assert (ARTIFACTS / f"status-{view}.png").stat().st_size > 10_000
+        browser.navigate(url + "docs")
+        browser.wait_for("document.querySelectorAll('#doc .card').length > 10 && "
+                         "document.getElementById('doc').textContent"
+                         ".includes('GET /api/v1/stations')", timeout_s=30)
+        browser.screenshot(ARTIFACTS / "api-docs.png")
         assert browser.errors == []
     except BaseException:
         run.kill()

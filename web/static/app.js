@@ -143,18 +143,35 @@ async function calendar() {
   legend(document.getElementById("calendar-legend"));
 }
 
+// The series each kind of station is followed by in the trends view.
+const TREND = {
+  water: { parameter: "do", label: "dissolved oxygen, mg/L", grid: [0, 2, 5, 7.5, 10],
+           colour: v => v >= 5 ? "#0ea5e9" : "#dc2626" },  // GB 3838 class III: DO >= 5
+  noise: { parameter: "leq", label: "hourly Leq, dB(A)", grid: [0, 40, 55, 70],
+           colour: () => "#64748b" },
+};
+
 async function trends() {
-  const stations = await all("/stations?kind=air");
+  const stations = await all("/stations");
   const end = Date.now(), start = end - 24 * 3600 * 1000;
-  const series = await Promise.all(stations.map(s =>
-    api(`/air/stations/${encodeURIComponent(s.station_id)}/hourly?limit=48`)));
+  const series = await Promise.all(stations.map(s => {
+    const id = encodeURIComponent(s.station_id);
+    if (s.kind === "air") return api(`/air/stations/${id}/hourly?limit=48`);
+    const trend = TREND[s.kind];
+    return trend ? api(`/stations/${id}/readings?parameter=${trend.parameter}&limit=48`)
+                 : Promise.resolve({ items: [] });
+  }));
   document.getElementById("trends").replaceChildren(...stations.map((s, i) => {
-    const points = series[i].items.filter(r => r.aqi !== null).map(r => ({
-      ts: Date.parse(r.ts), y: r.aqi,
-      label: `${beijing(r.ts, true)} AQI ${r.aqi} ${r.category || ""}` }));
-    return el("figure", { "data-station": s.station_id },
-      el("figcaption", {}, `${s.station_id} — ${s.name || ""}`),
-      charts.lineChart(points, colourOf, { start, end }));
+    const air = s.kind === "air", trend = TREND[s.kind];
+    const points = series[i].items.map(r => air
+      ? { ts: Date.parse(r.ts), y: r.aqi, label: `${beijing(r.ts, true)} AQI ${r.aqi} ${r.category || ""}` }
+      : { ts: Date.parse(r.ts), y: r.value, label: `${beijing(r.ts, true)} ${fmt(r.value)}` })
+      .filter(p => p.y !== null);
+    const options = air ? { start, end, colourOf, grid: [0, 50, 100, 150, 200] }
+                        : { start, end, colourOf: trend.colour, grid: trend.grid };
+    return el("figure", { "data-station": s.station_id, "data-kind": s.kind },
+      el("figcaption", {}, `${s.station_id} — ${air ? "hourly AQI" : trend.label}`),
+      charts.lineChart(points, options));
   }));
 }
 

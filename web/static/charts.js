@@ -77,15 +77,16 @@ function calendarChart(year, days, colourOf) {
   return svg;
 }
 
-// Hourly values as a line over coloured points; x = time, y = value.
-function lineChart(points, colourOf, options) {
-  const w = 300, h = 120, l = 30, r = 18, t = 8, b = 18;
+// Hourly values as a line over coloured points; x = time, y = value. options: start, end (ms),
+// colourOf(value), grid (y values to rule; the axis reaches at least the last one).
+function lineChart(points, options) {
+  const w = 300, h = 120, l = 34, r = 18, t = 8, b = 18;
   const svg = svgEl("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}` });
-  const end = options.end, start = options.start;
-  const ymax = Math.max(100, ...points.map(p => p.y)) * 1.1;
+  const { start, end, colourOf, grid } = options;
+  const ymax = Math.max(grid[grid.length - 1], ...points.map(p => p.y)) * 1.1;
   const x = ts => l + (w - l - r) * (ts - start) / (end - start);
   const y = v => t + (h - t - b) * (1 - v / ymax);
-  for (const v of [0, 50, 100, 150, 200, 300].filter(v => v <= ymax)) {
+  for (const v of grid.filter(v => v <= ymax)) {
     svg.appendChild(svgEl("line", { x1: l, x2: w - r, y1: y(v), y2: y(v), stroke: "#eef0f3" }));
     svg.appendChild(svgEl("text", { x: 2, y: y(v) + 4 }, v));
   }
@@ -102,7 +103,7 @@ function lineChart(points, colourOf, options) {
   }
   for (const p of points) {
     const dot = svgEl("circle", { cx: x(p.ts), cy: y(p.y), r: 3.5, fill: colourOf(p.y),
-                                  stroke: "#0004", "data-aqi": p.y });
+                                  stroke: "#0004", "data-value": p.y });
     dot.appendChild(svgEl("title", {}, p.label));
     svg.appendChild(dot);
   }

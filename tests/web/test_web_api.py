@@ -215,20 +215,27 @@ async def test_report_endpoint_is_envmon_report(client: httpx.AsyncClient, demo_
 
 
 async def test_open_alerts_from_the_episodes_table() -> None:
-    """With an episodes table, open episodes (ended_at NULL) are listed newest first."""
+    """With the alerts module's episodes table (the columns this endpoint relies on, as in
+    migration 0030_alerts.sql), pending and firing episodes are listed newest first."""
     from tests.conftest import create_database, drop_database
 
     url = create_database("envmon_web_alerts")
     try:
         with psycopg.connect(url) as conn:
             conn.execute(
-                "CREATE TABLE alert_episodes (episode_id bigint PRIMARY KEY, rule text,"
-                " severity text, started_at timestamptz NOT NULL, ended_at timestamptz)")
+                "CREATE TABLE alert_episodes (episode_id bigserial PRIMARY KEY, rule text,"
+                " subject_id text, severity text, summary text, state text NOT NULL,"
+                " started_at timestamptz NOT NULL, resolved_at timestamptz)")
             conn.execute(
-                "INSERT INTO alert_episodes VALUES"
-                " (1, 'pm25-high', 'warning', now() - interval '2 h', NULL),"
-                " (2, 'do-low', 'critical', now() - interval '1 h', NULL),"
-                " (3, 'old', 'info', now() - interval '9 h', now() - interval '8 h')")
+                "INSERT INTO alert_episodes (rule, subject_id, severity, summary, state,"
+                " started_at, resolved_at) VALUES"
+                " ('pm25-high', 'pl-air-lingtai', 'warning', 'PM2.5 high', 'firing',"
+                "  now() - interval '2 h', NULL),"
+                " ('do-low', 'pl-water-jing-pingliang', 'critical', 'DO low', 'pending',"
+                "  now() - interval '1 h', NULL),"
+                " ('old', 'pl-air-lingtai', 'info', 'over', 'resolved', now() - interval '9 h',"
+                "  now() - interval '8 h'),"
+                " ('blip', 'pl-air-lingtai', 'info', 'gone', 'cancelled', now(), NULL)")
         app = create_app(url, None)
         async with app.router.lifespan_context(app), httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://envmon") as c:
@@ -237,7 +244,8 @@ async def test_open_alerts_from_the_episodes_table() -> None:
     finally:
         drop_database(url)
     assert body["available"] is True
-    assert [a["episode_id"] for a in body["items"]] == [2, 1]
+    assert [(a["rule"], a["state"]) for a in body["items"]] == [
+        ("do-low", "pending"), ("pm25-high", "firing")]
     assert one["next_offset"] == 1 and len(one["items"]) == 1
 
 

@@ -127,7 +127,7 @@ function alertList(target, page) {
     target.replaceChildren(el("p", { class: "ok" }, "No open alerts."));
     return;
   }
-  const cols = ["severity", "rule", "subject_id", "summary", "started_at"];
+  const cols = ["state", "severity", "rule", "subject_id", "summary", "started_at"];
   target.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, ...cols.map(c => el("th", {}, c)))),
     el("tbody", {}, ...page.items.map(a => el("tr", { "data-alert": a.episode_id ?? "" },
       ...cols.map(c => el("td", {}, c === "started_at" && a[c] ? beijing(a[c], true) : fmt(a[c]))))))));

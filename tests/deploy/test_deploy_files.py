@@ -20,7 +20,7 @@ from envmon import db
 from ingest.hj212.gateway import GatewayMetrics
 from ingest.metrics import IngestMetrics
 from tests.conftest import REPO
-from tests.web.support import seed_demo
+from tests.web.support import on_every_layout, seed_demo
 from web.colours import aqi_bands
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -134,6 +134,7 @@ async def grafana_db(database_url: str) -> str:
     return database_url
 
 
+@on_every_layout
 @pytest.mark.integration
 @pytest.mark.parametrize("name", [p.name for p in DASHBOARDS])
 async def test_every_dashboard_query_runs_on_demo_data(grafana_db: str, name: str) -> None:

@@ -7,9 +7,12 @@ the aggregator (``drain``), so every table the API and dashboards read has real 
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import pytest
 from psycopg import AsyncConnection
 
 from envmon.stations import parse_station_file
@@ -22,6 +25,16 @@ from tests.aggregator.agg_support import add_stations, write_and_drain
 
 SEED = 2026
 REALTIME_MINUTES = 10
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_every_layout(test: F) -> F:
+    """Run the test's database fixtures on both readings layouts (plain and TimescaleDB) where
+    the suite offers them (tests/layouts.py and its ``layouts`` marker), else on the default."""
+    if importlib.util.find_spec("tests.layouts") is None:
+        return test
+    marked: F = pytest.mark.layouts(test)
+    return marked
 
 
 def demo_readings(now: datetime) -> list[Reading]:

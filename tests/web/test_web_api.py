@@ -24,6 +24,7 @@ from simulators.demo import pingliang_file
 from simulators.document import BEIJING
 from tests.conftest import REPO, free_port
 from tests.run.support import RunProcess, clean_env, envmon_argv
+from tests.web.support import on_every_layout
 from web.app import create_app
 from web.colours import aqi_bands
 
@@ -98,6 +99,7 @@ ENDPOINTS: dict[str, tuple[dict[str, Any], Any]] = {
 PATH_VALUES = {"station_id": "pl-air-kongtong-1", "kind": "air"}
 
 
+@on_every_layout
 @pytest.mark.parametrize("template", list(ENDPOINTS))
 async def test_every_endpoint_answers_with_demo_data(client: httpx.AsyncClient,
                                                     template: str) -> None:
@@ -110,6 +112,7 @@ async def test_every_endpoint_is_covered(client: httpx.AsyncClient) -> None:
     assert set((await get(client, "/openapi.json"))["paths"]) == set(ENDPOINTS)
 
 
+@on_every_layout
 async def test_stations_have_live_readings_and_state(client: httpx.AsyncClient) -> None:
     items = (await get(client, "/api/v1/stations", limit=1000))["items"]
     by_id = {s["station_id"]: s for s in items}

@@ -263,6 +263,9 @@ async def test_token_guards_the_api_only(demo_url: str) -> None:
         assert ok.status_code == 200 and ok.json()
         for open_path in ("/", "/openapi.json", "/healthz", "/static/app.js"):
             assert (await c.get(open_path)).status_code == 200, open_path
+        headers = (await c.get("/")).headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
 
 
 async def test_connections_are_read_only(client: httpx.AsyncClient) -> None:

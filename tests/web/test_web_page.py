@@ -120,3 +120,35 @@ def test_status_page_on_the_demo(fresh_home: Path) -> None:
         if browser is not None:
             browser.close()
     assert run.terminate() == 0, run.stderr[-4000:]
+
+
+def test_page_asks_for_and_uses_the_token(demo_url: str, tmp_path: Path) -> None:
+    """Behind a token the page says how to give it, then works with ``#token=``; the
+    Content-Security-Policy the server sends is obeyed (no violation in the console)."""
+    port, token = free_port(), "page-token-1"
+    env = clean_env(tmp_path, {"ENVMON_DATABASE_URL": demo_url, "ENVMON_API__PORT": str(port),
+                               "ENVMON_API__TOKEN": token})
+    api = RunProcess([*envmon_argv(), "api"], env, cwd=REPO)
+    browser: Browser | None = None
+    try:
+        api.wait_for(f"status    http://127.0.0.1:{port}/", timeout_s=60)
+        browser = Browser()
+        browser.navigate(f"http://127.0.0.1:{port}/")
+        message = browser.wait_for("!document.getElementById('error').hidden && "
+                                   "document.getElementById('error').textContent", 30)
+        assert "#token=" in message
+        browser.errors.clear()  # the refused requests are expected console entries
+        browser.navigate(f"http://127.0.0.1:{port}/#token={token}")
+        browser.call("Page.reload")
+        browser.wait_for("document.querySelectorAll('#stations tr[data-station]').length > 0",
+                         30)
+        assert browser.evaluate("location.hash") == "#overview"  # the token left the URL
+        assert browser.evaluate("document.getElementById('error').hidden")
+        assert browser.errors == []
+    except BaseException:
+        api.kill()
+        raise
+    finally:
+        if browser is not None:
+            browser.close()
+    assert api.terminate() == 0, api.stderr

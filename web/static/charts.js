@@ -38,7 +38,7 @@ function gaugeChart(ratio, target) {
                           `plan target ${target}%`));
   }
   svg.appendChild(svgEl("text", { x: cx, y: cy - 20, "text-anchor": "middle",
-                                  style: "font-size: 28px; font-weight: 600" },
+                                  class: "gauge-value" },
                         ratio === null ? "NA" : `${ratio.toFixed(1)}%`));
   return svg;
 }

@@ -7,6 +7,7 @@ saved under ``$ENVMON_TEST_ARTIFACTS`` (default tests/artifacts/, git-ignored).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -18,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from aggregator import standards
+from envmon import db
+from envmon.settings import StorageSettings
 from envmon.stations import parse_station_file
 from simulators.demo import pingliang_file
 from simulators.document import BEIJING
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, create_database, drop_database, free_port
 from tests.run.support import RunProcess, clean_env, envmon_argv, reap_servers
 from tests.web.cdp import Browser
 
@@ -144,6 +147,44 @@ def test_page_asks_for_and_uses_the_token(demo_url: str, tmp_path: Path) -> None
                          30)
         assert browser.evaluate("location.hash") == "#overview"  # the token left the URL
         assert browser.evaluate("document.getElementById('error').hidden")
+        assert browser.errors == []
+    except BaseException:
+        api.kill()
+        raise
+    finally:
+        if browser is not None:
+            browser.close()
+    assert api.terminate() == 0, api.stderr
+
+
+@pytest.fixture
+def empty_db() -> Iterator[str]:
+    url = create_database("envmon_web_empty")
+
+    async def migrate() -> None:
+        async with await db.connect(url) as aconn:
+            await db.migrate(aconn, StorageSettings(backend="plain"))
+            await aconn.commit()
+
+    asyncio.run(migrate())
+    yield url
+    drop_database(url)
+
+
+def test_every_view_of_an_empty_database(empty_db: str, tmp_path: Path) -> None:
+    """A first deployment, no station registered yet: every view renders without an error and
+    the overview says why it is empty."""
+    port = free_port()
+    env = clean_env(tmp_path, {"ENVMON_DATABASE_URL": empty_db, "ENVMON_API__PORT": str(port)})
+    api = RunProcess([*envmon_argv(), "api"], env, cwd=REPO)
+    browser: Browser | None = None
+    try:
+        api.wait_for(f"status    http://127.0.0.1:{port}/", timeout_s=60)
+        browser = Browser()
+        for view in VIEWS:
+            browser.navigate(f"http://127.0.0.1:{port}/#{view}")
+            browser.wait_for(f"document.body.dataset.view === '{view}'", 30)
+        assert "No station registered yet." in browser.evaluate("document.body.textContent")
         assert browser.errors == []
     except BaseException:
         api.kill()

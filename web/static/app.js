@@ -88,7 +88,7 @@ function legend(target) {
 async function overview() {
   const [stations, report, alerts] = await Promise.all([
     all("/stations"),
-    api(`/reports/air?ytd=today&city=${encodeURIComponent(state.city)}`),
+    state.city ? api(`/reports/air?ytd=today&city=${encodeURIComponent(state.city)}`) : null,
     api("/alerts/open?limit=5"),
   ]);
   legend(document.getElementById("legend"));
@@ -108,6 +108,12 @@ async function overview() {
   });
   document.querySelector("#stations tbody").replaceChildren(...rows);
   const gauge = document.getElementById("gauge");
+  if (report === null) {
+    gauge.replaceChildren();
+    document.getElementById("gauge-text").textContent = "No station registered yet.";
+    alertList(document.getElementById("alerts-summary"), alerts);
+    return;
+  }
   gauge.replaceChildren(charts.gaugeChart(report.good_ratio, report.target_good_ratio));
   const left = report.affordable_non_good_days;
   document.getElementById("gauge-text").textContent =
@@ -135,6 +141,11 @@ function alertList(target, page) {
 
 async function calendar() {
   const year = beijingYear();
+  if (!state.city) {
+    document.getElementById("calendar").replaceChildren(
+      el("p", { class: "muted" }, "No station registered yet."));
+    return;
+  }
   document.getElementById("calendar-year").textContent = `${year}, ${state.city}`;
   const rows = await all(`/air/regions/daily?city=${encodeURIComponent(state.city)}` +
                          `&start=${year}-01-01&end=${year + 1}-01-01`);

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from aggregator import report_cli
+from aggregator import report_cli, standards
 from envmon import __version__
 from web import alerts, indicators, stations
 from web.colours import aqi_bands
@@ -55,7 +55,8 @@ County = Annotated[str | None, Query(description="region: a county of the city")
 StartTs = Annotated[datetime | None, Query(description="from (inclusive); default end - 24 h")]
 EndTs = Annotated[datetime | None, Query(description="to (exclusive); default now")]
 StartDay = Annotated[date | None, Query(description="first day (inclusive)")]
-EndDay = Annotated[date | None, Query(description="last day (exclusive); default tomorrow")]
+EndDay = Annotated[date | None, Query(
+    description="last day (exclusive); default tomorrow (Beijing)")]
 
 
 def page(rows: Sequence[T], limit: int, offset: int) -> dict[str, Any]:
@@ -80,7 +81,8 @@ def ts_range(start: datetime | None, end: datetime | None, span: timedelta
 
 
 def day_range(start: date | None, end: date | None, span: timedelta) -> tuple[date, date]:
-    hi = end or date.today() + timedelta(days=1)
+    """[start, end) of Beijing natural days; defaults to the ``span`` up to today included."""
+    hi = end or datetime.now(standards.BEIJING).date() + timedelta(days=1)
     lo = start or hi - span
     if lo >= hi:
         raise HTTPException(400, "start must be before end")

@@ -8,7 +8,7 @@ import io
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import click
 from psycopg import AsyncConnection
@@ -19,6 +19,7 @@ from aggregator import report as rpt
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async
 
+ReportKind = Literal["air", "water", "noise"]
 _PERIODS: tuple[tuple[str, rpt.PeriodKind, str], ...] = (
     ("--day", "day", "A Beijing natural day, YYYY-MM-DD."),
     ("--month", "month", "A month, YYYY-MM."),
@@ -76,7 +77,8 @@ def _echo(text: str) -> None:
     click.echo(text, nl=not text.endswith("\n"))
 
 
-def _period(options: Mapping[str, str | None]) -> rpt.Period:
+def period_from_options(options: Mapping[str, str | None]) -> rpt.Period:
+    """Exactly one of day/month/quarter/year/ytd (``today`` = the current YTD)."""
     chosen = [(kind, options[kind]) for _, kind, _ in _PERIODS if options.get(kind) is not None]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --day, --month, --quarter, --year, --ytd")
@@ -87,8 +89,8 @@ def _period(options: Mapping[str, str | None]) -> rpt.Period:
         raise click.UsageError(f"bad period {value!r}: {exc}") from exc
 
 
-def _scopes(city: str | None, county: str | None, stations: Sequence[str]
-            ) -> list[tuple[str, str]]:
+def scopes(city: str | None, county: str | None, stations: Sequence[str]
+           ) -> list[tuple[str, str]]:
     if county and not city:
         raise click.UsageError("--county needs --city")
     if not city and not stations:
@@ -126,10 +128,7 @@ def report() -> None:
 def air(city: str | None, county: str | None, stations: tuple[str, ...], fmt: str,
         **periods: str | None) -> None:
     """Good days, valid days, ratio, pollution days and pollutant statistics."""
-    period = _period(periods)
-    regions = _scopes(city, county, stations)
-    rows = _run(lambda c: rpt.air_report(c, period, regions=regions, stations=stations))
-    _echo(render(rows, fmt, rows[0] if len(rows) == 1 else rows))
+    _report("air", city, county, stations, fmt, periods)
 
 
 @report.command("water")
@@ -137,11 +136,7 @@ def air(city: str | None, county: str | None, stations: tuple[str, ...], fmt: st
 def water(city: str | None, county: str | None, stations: tuple[str, ...], fmt: str,
           **periods: str | None) -> None:
     """Class of each section and the share of sections in class I-III."""
-    period = _period(periods)
-    regions = _scopes(city, county, stations)
-    doc = _run(lambda c: rpt.water_report(c, period, regions=regions, stations=stations))
-    summary = {k: v for k, v in doc.items() if k != "sections"}
-    _echo(render([*doc["sections"], {"station_id": "all", **summary}], fmt, doc))
+    _report("water", city, county, stations, fmt, periods)
 
 
 @report.command("noise")
@@ -149,10 +144,32 @@ def water(city: str | None, county: str | None, stations: tuple[str, ...], fmt: 
 def noise(city: str | None, county: str | None, stations: tuple[str, ...], fmt: str,
           **periods: str | None) -> None:
     """Day and night compliance rates of the functional-zone points."""
-    period = _period(periods)
-    regions = _scopes(city, county, stations)
-    doc = _run(lambda c: rpt.noise_report(c, period, regions=regions, stations=stations))
-    rows = [{"zone": z, **r} for z, r in doc["zones"].items()]
-    rows.append({"zone": "target", "night_rate": doc["target_night_rate"],
-                 "margin": doc["margin"]})
+    _report("noise", city, county, stations, fmt, periods)
+
+
+def _report(kind: ReportKind, city: str | None, county: str | None, stations: Sequence[str],
+            fmt: str, periods: Mapping[str, str | None]) -> None:
+    period = period_from_options(periods)
+    regions = scopes(city, county, stations)
+    rows, doc = _run(lambda c: build(c, kind, period, regions, stations))
     _echo(render(rows, fmt, doc))
+
+
+async def build(
+    conn: AsyncConnection[Any], kind: ReportKind, period: rpt.Period,
+    regions: Sequence[tuple[str, str]], stations: Sequence[str],
+) -> tuple[list[dict[str, Any]], Any]:
+    """The rows (table, CSV) and the document (JSON) of one report; the HTTP API serves the
+    same two, so the command and the API can never disagree."""
+    if kind == "air":
+        rows = await rpt.air_report(conn, period, regions=regions, stations=stations)
+        return rows, rows[0] if len(rows) == 1 else rows
+    if kind == "water":
+        doc = await rpt.water_report(conn, period, regions=regions, stations=stations)
+        summary = {k: v for k, v in doc.items() if k != "sections"}
+        return [*doc["sections"], {"station_id": "all", **summary}], doc
+    doc = await rpt.noise_report(conn, period, regions=regions, stations=stations)
+    out = [{"zone": z, **r} for z, r in doc["zones"].items()]
+    out.append({"zone": "target", "night_rate": doc["target_night_rate"],
+                "margin": doc["margin"]})
+    return out, doc

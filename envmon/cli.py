@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "simulators.cli:simulate",
     "run": "envmon.run:run",
     "hj212-gateway": "ingest.hj212_cli:gateway",
+    "api": "web.service:api",
 }
 
 

@@ -53,7 +53,8 @@ class ComponentUnavailable(click.ClickException):
 def components(settings: Settings, demo: bool) -> list[Component]:
     """What this run starts, in start order."""
     out = [Component("ingest", "ingest.service:run"),
-           Component("aggregator", "aggregator.service:run")]
+           Component("aggregator", "aggregator.service:run"),
+           Component("web", "web.service:run")]
     if settings.hj212.enabled:
         out.append(Component("hj212-gateway", "ingest.hj212.gateway:run"))
     if demo:

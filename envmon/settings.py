@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from aggregator.settings import AggregatorSettings
 from ingest.hj212.options import GatewaySettings
+from web.settings import ApiSettings
 
 
 class MqttTarget(BaseModel):
@@ -98,6 +99,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     hj212: GatewaySettings = GatewaySettings()
     aggregator: AggregatorSettings = AggregatorSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

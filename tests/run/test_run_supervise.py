@@ -23,10 +23,10 @@ from tests.conftest import free_port
 @pytest.mark.parametrize(
     ("demo", "hj212", "expected"),
     [
-        (False, False, ["ingest", "aggregator"]),
-        (True, False, ["ingest", "aggregator", "demo"]),
-        (False, True, ["ingest", "aggregator", "hj212-gateway"]),
-        (True, True, ["ingest", "aggregator", "hj212-gateway", "demo"]),
+        (False, False, ["ingest", "aggregator", "web"]),
+        (True, False, ["ingest", "aggregator", "web", "demo"]),
+        (False, True, ["ingest", "aggregator", "web", "hj212-gateway"]),
+        (True, True, ["ingest", "aggregator", "web", "hj212-gateway", "demo"]),
     ],
 )
 def test_components_of_a_run(demo: bool, hj212: bool, expected: list[str]) -> None:

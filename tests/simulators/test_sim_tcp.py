@@ -15,11 +15,10 @@ from prometheus_client import CollectorRegistry
 
 from envmon.stations import StationRegistry, parse_station_file, upsert_stations
 from ingest.errors import Rejection
-from ingest.hj212 import check_station, decode_data, parse_packet, station_for_mn
+from ingest.hj212 import Intake, Reassembler, take_packet
 from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
-from ingest.reading import Reading
 from simulators.document import BEIJING
 from simulators.faults import FaultRates
 from simulators.play import play
@@ -32,12 +31,9 @@ FAULTS = FaultRates(duplicate=0.05, bad_crc=0.05, out_of_range=0.03, unknown_sta
                     calibration=0.05)
 
 
-def decode(packet: bytes, registry: StationRegistry) -> list[Reading]:
-    """What the gateway makes of one packet (the same functions, no reassembly needed)."""
-    parsed = parse_packet(packet)
-    station = station_for_mn(parsed, registry)
-    check_station(parsed, station, registry)
-    return decode_data(parsed, station).readings
+def decode(packet: bytes, registry: StationRegistry) -> Intake:
+    """What the gateway makes of one packet (the same sequence; no split packets here)."""
+    return take_packet(packet, registry, Reassembler())
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -75,12 +71,13 @@ async def test_simulated_loggers_over_tcp(gateway: tuple[Gateway, CollectorRegis
     messages = [m for _, m in run]
     for m in messages:
         try:
-            readings = decode(m.payload, registry)
+            intake = decode(m.payload, registry)
         except Rejection as exc:
             outcome[exc.reason] += 1
             continue
         outcome["answered"] += 1
-        for r in readings:
+        outcome.update(note.reason for _, note in intake.dead_letters)
+        for r in intake.readings:
             outcome["written" if r.key not in store else "duplicate"] += 1
             store[r.key] = r.value
     assert outcome["hj212_crc"] and outcome["out_of_range"] and outcome["unknown_station"]

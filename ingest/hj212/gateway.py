@@ -44,6 +44,7 @@ __all__ = ["Gateway", "GatewayMetrics", "GatewaySettings", "PipelineLike"]
 log = logging.getLogger(__name__)
 
 READ_BYTES = 16_384  # per read; the stream buffer pauses the socket at twice this
+BACKLOG = 64  # listen backlog: also how many sockets asyncio accepts in one go
 
 
 class PipelineLike(Protocol):
@@ -74,6 +75,8 @@ class GatewayMetrics:
             "envmon_hj212_connections_closed_total",
             "Connections the gateway closed, by cause (idle, first_packet, packet_timeout,"
             " garbage, evicted)", ["cause"], registry=reg)
+        self.received_bytes = Counter("envmon_hj212_received_bytes_total",
+                                      "Bytes read from logger connections", registry=reg)
         self.suppressed = Counter(
             "envmon_hj212_dead_letters_suppressed_total",
             "Anonymous rejections over the dead-letter rate limit (summed into hj212_flood rows)",
@@ -85,6 +88,7 @@ class _Connection:
     writer: asyncio.StreamWriter
     topic: str
     opened: float
+    task: asyncio.Task[None] | None
     last_good: float | None = None  # when the last packet of a known station was taken
     partial_since: float | None = None  # when the packet now being received started
     garbage: int = 0  # bytes read since the last good packet
@@ -130,7 +134,7 @@ class Gateway:
                                                settings.dead_letter_burst,
                                                settings.max_packet_bytes)
         self._log = LogLimiter(log)
-        self.max_connections = connection_cap(settings.max_connections)
+        self.max_connections = connection_cap(settings.max_connections, BACKLOG)
         self.port = settings.port
 
     async def start(self) -> int:
@@ -140,7 +144,8 @@ class Gateway:
                         "the descriptor limit; raise LimitNOFILE)", self.max_connections,
                         self.settings.max_connections)
         self._server = await asyncio.start_server(self._handle, self.settings.host,
-                                                  self.settings.port, limit=READ_BYTES)
+                                                  self.settings.port, limit=READ_BYTES,
+                                                  backlog=BACKLOG)
         self.port = int(self._server.sockets[0].getsockname()[1])
         self._tasks = [
             asyncio.create_task(expire_forever(self._reassembler, self.registry, self._reject),
@@ -155,8 +160,12 @@ class Gateway:
         Suppressed garbage counted so far is written as its summary row."""
         if self._server is not None:
             self._server.close()
-        for writer in list(self._conns):
-            writer.close()
+        handlers = [c.task for c in self._conns.values() if c.task is not None]
+        for conn in list(self._conns.values()):
+            self._drop(conn)
+            conn.writer.transport.abort()
+        if handlers:  # let them end on their own: a cancelled one is logged as an error (3.11)
+            await asyncio.wait(handlers, timeout=10)
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,7 +201,7 @@ class Gateway:
         peer = writer.get_extra_info("peername")
         topic = f"tcp://{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "tcp://?"
         loop = asyncio.get_running_loop()
-        conn = _Connection(writer, topic, loop.time())
+        conn = _Connection(writer, topic, loop.time(), asyncio.current_task())
         if not self._admit(conn):
             writer.transport.abort()
             return
@@ -209,6 +218,7 @@ class Gateway:
                 except TimeoutError:
                     self._metrics.closed.labels(cause).inc()
                     break
+                self._metrics.received_bytes.inc(len(chunk))
                 await byte_budget.take(len(chunk))
                 await self._bytes.take(len(chunk))
                 conn.garbage += len(chunk)

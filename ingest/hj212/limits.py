@@ -122,11 +122,13 @@ class LogLimiter:
         self._windows[key] = (start, logged + 1, 0)
 
 
-def connection_cap(configured: int) -> int:
-    """``configured``, lowered to stay below the soft descriptor limit (RLIMIT_NOFILE) with a
-    reserve for the database, the listener, logs and the health endpoint: past the limit
-    ``accept`` fails with EMFILE, which locks every logger out and floods the log."""
+def connection_cap(configured: int, backlog: int) -> int:
+    """``configured``, lowered to stay below the soft descriptor limit (RLIMIT_NOFILE): past it
+    ``accept`` fails with EMFILE, which locks every logger out and floods the log. The reserve
+    is 64 descriptors (database, listener, logs, health endpoint) plus twice the listen
+    ``backlog``: asyncio accepts up to ``backlog`` sockets at once before the gateway can judge
+    any of them, and the connections evicted for them close one loop iteration later."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return configured
-    return max(1, min(configured, soft - max(64, soft // 8)))
+    return max(1, min(configured, soft - 64 - 2 * backlog))

@@ -44,6 +44,10 @@ __all__ = ["Gateway", "GatewayMetrics", "GatewaySettings", "PipelineLike"]
 log = logging.getLogger(__name__)
 
 READ_BYTES = 16_384  # per read; the stream buffer pauses the socket at twice this
+# Per read before a connection's first good packet (a full packet is <= 1036 bytes): what a
+# connection owes the shared budget while it waits is one read, so with small reads a logger
+# waits behind a flood of N connections for about N x 2 KiB / total_bytes_per_second.
+FIRST_READ_BYTES = 2048
 BACKLOG = 64  # listen backlog: also how many sockets asyncio accepts in one go
 
 
@@ -214,7 +218,8 @@ class Gateway:
                 when, cause = conn.deadline(s)
                 try:
                     async with asyncio.timeout_at(when):
-                        chunk = await reader.read(READ_BYTES)
+                        chunk = await reader.read(READ_BYTES if conn.last_good is not None
+                                                  else FIRST_READ_BYTES)
                 except TimeoutError:
                     self._metrics.closed.labels(cause).inc()
                     break

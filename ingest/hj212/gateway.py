@@ -234,8 +234,10 @@ class Gateway:
                     await self._frame(frame, conn)
                 if not chunk:
                     break
-                conn.partial_since = (conn.partial_since or loop.time()) if framer.partial \
-                    else None
+                if not framer.partial:
+                    conn.partial_since = None
+                elif conn.partial_since is None or any(f.error is None for f in frames):
+                    conn.partial_since = loop.time()  # a packet ended: the partial one is new
                 if conn.garbage > s.max_garbage_bytes:
                     self._metrics.closed.labels("garbage").inc()
                     self._log.log("garbage", logging.INFO, "closed %s: %d bytes without a good "

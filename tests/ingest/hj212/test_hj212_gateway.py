@@ -404,6 +404,28 @@ async def test_time_limits(database_url: str) -> None:
                    packet_timeout_seconds=0.3, idle_timeout_seconds=0.5)
 
 
+async def test_a_steady_upload_cut_mid_packet_is_not_a_slow_packet(database_url: str) -> None:
+    """Each chunk ends inside a packet, for longer than packet_timeout in all: the timeout is
+    per packet, so the logger's connection stays open and every packet is answered."""
+
+    async def test(rig: Rig, air: Station) -> None:
+        packets = [encode_data_packet(air.mn or "", PW, "2061", "22", T0 + timedelta(hours=h),
+                                      {"pm25": 20.0 + h}, qn=f"2026030109{h:05d}00")
+                   for h in range(12)]
+        stream = b"".join(packets)
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        step = len(packets[0]) - 7  # (all the same length) no cut lands between two packets
+        for i in range(0, len(stream), step):
+            writer.write(stream[i:i + step])
+            await writer.drain()
+            await asyncio.sleep(0.1)  # 12 packets over ~1.3 s > packet_timeout 0.3 s
+        assert len(await read_answers(reader, len(packets))) == len(packets)
+        assert closed(rig, "packet_timeout") == 0
+        writer.close()
+
+    await with_rig(database_url, test, packet_timeout_seconds=0.3)
+
+
 async def test_unit_overrides_from_the_database(rig: Rig) -> None:
     air = new_station("air")
     await register(rig.url, [air])

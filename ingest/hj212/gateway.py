@@ -31,7 +31,13 @@ from ingest.hj212.decode import StationLookup, UnitOverrides
 from ingest.hj212.encode import encode_ack_9014
 from ingest.hj212.framing import Frame, Framer
 from ingest.hj212.intake import expire_forever, take_packet
-from ingest.hj212.limits import Budget, DeadLetterLimiter, LogLimiter, connection_cap
+from ingest.hj212.limits import (
+    Budget,
+    DeadLetterLimiter,
+    LogLimiter,
+    anonymous,
+    connection_cap,
+)
 from ingest.hj212.options import GatewaySettings
 from ingest.hj212.packet import Packet
 from ingest.hj212.reassembly import Reassembler
@@ -93,7 +99,7 @@ class _Connection:
     topic: str
     opened: float
     task: asyncio.Task[None] | None
-    last_good: float | None = None  # when the last packet of a known station was taken
+    last_good: float | None = None  # when the last packet that passed the MN/PW check came
     partial_since: float | None = None  # when the packet now being received started
     garbage: int = 0  # bytes read since the last good packet
 
@@ -261,10 +267,11 @@ class Gateway:
         try:
             intake = take_packet(frame.data, self.registry, self._reassembler, self.units)
         except Rejection as rejection:
+            if not anonymous(rejection):  # a station's logger (e.g. a CN 2021 status packet)
+                self._good_packet(conn)
             await self._reject(conn.topic, frame.data, rejection)
             return
-        conn.last_good = asyncio.get_running_loop().time()
-        conn.garbage = 0
+        self._good_packet(conn)
         if not intake.parts:  # waiting for the other parts of a split packet
             return
         for raw, note in intake.dead_letters:  # items not stored, committed before the answer
@@ -272,6 +279,12 @@ class Gateway:
         wanted = [p for p in intake.parts if p.ack_requested]
         on_commit = self._answer(conn.writer, wanted) if wanted else None
         await self._pipeline.accept(intake.readings, on_commit)
+
+    @staticmethod
+    def _good_packet(conn: _Connection) -> None:
+        """A packet that passed the MN/PW check: the connection is a logger's."""
+        conn.last_good = asyncio.get_running_loop().time()
+        conn.garbage = 0
 
     async def _reject(self, topic: str, payload: bytes, rejection: Rejection) -> None:
         """Dead-letter a rejection, within the rate limit for anonymous garbage."""

@@ -353,15 +353,22 @@ def closed(rig: Rig, cause: str) -> float:
 
 async def test_full_gateway_evicts_silent_connections_not_loggers(database_url: str) -> None:
     """Issue 13 item 4: idle connections cannot lock loggers out. At the cap the oldest
-    connection that never sent a good packet makes room; loggers' connections are never
-    evicted (a new connection is refused instead)."""
+    connection that never sent a packet passing the MN/PW check makes room; loggers'
+    connections (also one that only sent a status packet, CN 2021) are never evicted: a new
+    connection is refused instead."""
 
     async def test(rig: Rig, air: Station) -> None:
         writers = []
         writers.append((await logger(rig, air, 0))[1])
         silent, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
         writers.append(writer)
-        await wait_for(lambda: rig.metric("envmon_hj212_connections") == 2, "two connected")
+        _, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        writers.append(writer)
+        writer.write(encode_frame(f"QN=1;ST=22;CN=2021;PW={PW};MN={air.mn};Flag=5;"
+                                  "CP=&&DataTime=20260301080000;SB1-RS=1&&"))
+        await wait_for(lambda: rig.metric("envmon_ingest_rejected_total",
+                                          reason="hj212_unknown_cn") == 1, "status packet")
+        assert rig.metric("envmon_hj212_connections") == 3
         writers.append((await logger(rig, air, 1))[1])  # full: the silent one makes room
         await closed_by_gateway(silent)
         assert closed(rig, "evicted") == 1
@@ -373,7 +380,7 @@ async def test_full_gateway_evicts_silent_connections_not_loggers(database_url: 
         for writer in writers:
             writer.close()
 
-    await with_rig(database_url, test, max_connections=2)
+    await with_rig(database_url, test, max_connections=3)
 
 
 async def test_time_limits(database_url: str) -> None:

@@ -101,24 +101,44 @@ async def expire_forever(reassembler: Reassembler, registry: StationLookup,
             await reject(topic, raw, rejection)
 
 
+def take_payload(payload: bytes, registry: StationLookup, reassembler: Reassembler,
+                 units: UnitOverrides = MappingProxyType({}), *,
+                 station_id: str | None = None) -> Intake:
+    """:func:`take_packet` for a payload that is one packet or the parts of one split packet
+    one after the other (how a reassembled group is kept in the dead-letter table, so that
+    such a row replays); the parts are reassembled on their own and must all be there."""
+    packets = _packets(payload)
+    if len(packets) == 1:
+        return take_packet(payload, registry, reassembler, units, station_id=station_id)
+    group = Reassembler()
+    taken = [take_packet(p, registry, group, units, station_id=station_id) for p in packets]
+    if len(group):
+        raise Rejection("hj212_incomplete", "the parts of a split packet are not all there",
+                        taken[0].station.station_id)
+    return Intake(taken[0].station, tuple(p for t in taken for p in t.parts),
+                  [r for t in taken for r in t.readings],
+                  [d for t in taken for d in t.dead_letters])
+
+
 def replay_packets(payload: bytes, registry: StationLookup, units: UnitOverrides
                    ) -> list[Reading]:
-    """Readings of a stored TCP dead letter, decoded again with today's registry and rules.
-
-    The payload is one packet or, for a split packet, its parts one after the other (that is
-    how the gateway stores a reassembled group): they are reassembled again here.
-    """
+    """Readings of a stored TCP dead letter, decoded again with today's registry and rules
+    (a part of a split packet cannot be replayed without the others)."""
     reassembler = Reassembler()
-    frames = Framer(max(len(payload) + 2, 16)).feed(
-        payload if payload.endswith(b"\r\n") else payload + b"\r\n")
-    if not frames:
-        raise Rejection("hj212_framing", "no packet in the payload")
-    readings: list[Reading] = []
+    readings = take_payload(payload, registry, reassembler, units).readings
+    if len(reassembler):
+        raise Rejection("hj212_incomplete",
+                        "a part of a split packet cannot be replayed without the others")
+    return readings
+
+
+def _packets(payload: bytes) -> list[bytes]:
+    """The packets of a payload: itself, unless it holds several (``##`` more than once)."""
+    if payload.count(b"##") < 2:
+        return [payload]
+    framer = Framer(len(payload) + 2)
+    frames = framer.feed(payload if payload.endswith(b"\r\n") else payload + b"\r\n")
     for frame in frames:
         if frame.error is not None:
             raise frame.error
-        readings += take_packet(frame.data, registry, reassembler, units).readings
-    if len(reassembler):
-        raise Rejection("hj212_incomplete",
-                        "parts of a split packet cannot be replayed without the others")
-    return readings
+    return [frame.data for frame in frames]

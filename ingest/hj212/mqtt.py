@@ -12,7 +12,7 @@ from types import MappingProxyType
 from envmon.stations import Station
 from ingest.errors import Rejection
 from ingest.hj212.decode import StationLookup, UnitOverrides
-from ingest.hj212.intake import expired_parts, take_packet
+from ingest.hj212.intake import expired_parts, take_payload
 from ingest.hj212.reassembly import Reassembler
 from ingest.reading import Reading
 
@@ -41,10 +41,13 @@ def decode_mqtt_payload(
 ) -> Hj212Readings:
     """Readings of one MQTT payload; empty while a split packet waits for its other parts.
 
+    A payload is one packet, or the parts of one split packet one after the other (how the
+    dead-letter table keeps a reassembled group, so a replay can decode it).
+
     Raises :class:`Rejection` (with ``station_id`` set). The caller stores the returned
     :attr:`Hj212Readings.dead_letters` in the dead-letter table with the readings.
     """
-    intake = take_packet(payload, registry, reassembler, units, station_id=station_id)
+    intake = take_payload(payload, registry, reassembler, units, station_id=station_id)
     expired = [(raw, rejection) for _, raw, rejection in expired_parts(reassembler, registry)]
     return Hj212Readings(intake.readings, intake.dead_letters + expired)
 

@@ -17,7 +17,7 @@ from ingest.hj212.encode import (
     encode_segment,
     new_qn,
 )
-from ingest.hj212.intake import Intake, take_packet
+from ingest.hj212.intake import Intake, take_packet, take_payload
 from ingest.hj212.mqtt import Hj212MqttDecoder, Hj212Readings, decode_mqtt_payload
 from ingest.hj212.packet import Packet, cp_items, parse_packet
 from ingest.hj212.reasons import REASONS
@@ -51,4 +51,5 @@ __all__ = [
     "new_qn",
     "parse_packet",
     "take_packet",
+    "take_payload",
 ]

@@ -136,7 +136,7 @@ def _packets(payload: bytes) -> list[bytes]:
     """The packets of a payload: itself, unless it holds several (``##`` more than once)."""
     if payload.count(b"##") < 2:
         return [payload]
-    framer = Framer(len(payload) + 2)
+    framer = Framer(max(len(payload) + 2, 16))
     frames = framer.feed(payload if payload.endswith(b"\r\n") else payload + b"\r\n")
     for frame in frames:
         if frame.error is not None:

@@ -11,6 +11,6 @@ def test_public_names() -> None:
         "Hj212Readings", "Intake", "Packet", "Reassembler", "Skipped", "StationLookup",
         "UnitOverrides", "code_table", "cp_items", "crc16", "crc16_hex", "decode_data",
         "decode_mqtt_payload", "encode_ack_9014", "encode_data_packet", "encode_frame",
-        "encode_segment", "merge", "new_qn", "parse_packet", "take_packet",
+        "encode_segment", "merge", "new_qn", "parse_packet", "take_packet", "take_payload",
     ])
     assert all(hasattr(ingest.hj212, name) for name in ingest.hj212.__all__)

@@ -28,7 +28,7 @@ from ingest.hj212 import (
     encode_data_packet,
     encode_frame,
     parse_packet,
-    take_packet,
+    take_payload,
 )
 from ingest.hj212.framing import Framer
 from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
@@ -87,7 +87,7 @@ def check_reading(reading: Reading) -> None:
 def decode_frame(raw: bytes, reassembler: Reassembler) -> str:
     """What the gateway does with one frame; returns 'decoded', 'buffered' or the reason."""
     try:
-        intake = take_packet(raw, REGISTRY, reassembler)
+        intake = take_payload(raw, REGISTRY, reassembler)
     except Rejection as rejection:
         assert rejection.reason in REASONS, rejection.reason
         assert rejection.detail

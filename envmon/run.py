@@ -56,7 +56,7 @@ def components(settings: Settings, demo: bool) -> list[Component]:
            Component("aggregator", "aggregator.service:run"),
            Component("web", "web.service:run")]
     if settings.hj212.enabled:
-        out.append(Component("hj212-gateway", "ingest.hj212.gateway:run"))
+        out.append(Component("hj212-gateway", "ingest.hj212.service:run"))
     if demo:
         # The demo's first minute is a burst of backfill; a broker drops what it gets before
         # the consumer's first subscription exists, so the demo waits for ingest.

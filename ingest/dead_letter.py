@@ -11,18 +11,10 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
 from ingest.errors import Rejection
-from ingest.hj212.decode import (
-    NO_UNITS,
-    StationLookup,
-    UnitOverrides,
-    check_station,
-    decode_data,
-    station_for_mn,
-)
+from ingest.hj212.intake import replay_packets
 from ingest.hj212.overrides import load_unit_overrides
-from ingest.hj212.packet import parse_packet
-from ingest.reading import Reading
 from ingest.router import Router
+from ingest.transports import HJ212_TCP
 from ingest.writer import WriteStats, write_readings
 
 
@@ -75,16 +67,6 @@ async def select(conn: AsyncConnection[Any], *, reason: str | None = None,
         return await cur.fetchall()
 
 
-def _decode_tcp(payload: bytes, registry: StationLookup, units: UnitOverrides) -> list[Reading]:
-    """A packet a logger sent to the TCP gateway: the station comes from its MN."""
-    packet = parse_packet(payload)
-    if packet.pnum is not None and packet.pnum > 1:
-        raise Rejection("hj212_incomplete", "a part of a split packet cannot be replayed alone")
-    station = station_for_mn(packet, registry)
-    check_station(packet, station, registry)
-    return decode_data(packet, station, units.get(station.station_id, NO_UNITS)).readings
-
-
 async def replay(conn: AsyncConnection[Any], router: Router, rows: list[DeadLetterRow]
                  ) -> ReplayResult:
     """Decode each row again (MQTT rows by topic, TCP rows as HJ 212 packets by MN); store
@@ -94,8 +76,8 @@ async def replay(conn: AsyncConnection[Any], router: Router, rows: list[DeadLett
     units = await load_unit_overrides(conn)
     for row in rows:
         try:
-            if row.transport == "tcp":
-                readings = _decode_tcp(bytes(row.payload), router.registry, units)
+            if row.transport == HJ212_TCP:
+                readings = replay_packets(bytes(row.payload), router.registry, units)
             else:
                 readings = router.decode(row.topic, bytes(row.payload))
         except Rejection as rej:

@@ -33,15 +33,18 @@ def gateway(host: str, port: int, max_packet_bytes: int, idle_timeout: float, ra
     """Accept HJ 212-2017 data loggers over TCP and store their readings.
 
     Packets are identified by MN (the station's `mn`) and checked against its hj212_password;
-    CN 9014 answers are sent after the readings are committed. See docs/hj212.md.
+    CN 9014 answers are sent after the readings are committed. Every limit (connections,
+    timeouts, byte and packet budgets, dead-letter rates) is also an ENVMON_HJ212__… variable;
+    see docs/hj212.md.
     """
     settings = load_settings()
     require_database(settings)
-    try:
-        options = GatewaySettings(
-            enabled=True, host=host, port=port, max_packet_bytes=max_packet_bytes,
-            idle_timeout_seconds=idle_timeout, max_packets_per_second=rate, burst_packets=burst,
-            max_connections=max_connections)
+    try:  # the other limits come from the ``hj212`` settings (ENVMON_HJ212__…)
+        options = GatewaySettings(**{
+            **settings.hj212.model_dump(), "enabled": True, "host": host, "port": port,
+            "max_packet_bytes": max_packet_bytes, "idle_timeout_seconds": idle_timeout,
+            "max_packets_per_second": rate, "burst_packets": burst,
+            "max_connections": max_connections})
     except ValidationError as exc:
         raise click.UsageError(f"invalid gateway options:\n{exc}") from exc
     setup_logging(settings)

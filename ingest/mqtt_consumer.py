@@ -31,6 +31,7 @@ from ingest.errors import Rejection
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.router import Router
+from ingest.transports import MQTT
 
 log = logging.getLogger(__name__)
 KEEPALIVE = 30
@@ -113,7 +114,7 @@ class MqttConsumer:
         self._router = router
         self._pipeline = pipeline
         self._metrics = metrics
-        self._received = metrics.messages_received.labels("mqtt")
+        self._received = metrics.messages_received.labels(MQTT)
         self.version = 5 if settings.mqtt_protocol == "5" else 4
         self._epoch = 0
         self._session: _Session | None = None
@@ -134,12 +135,12 @@ class MqttConsumer:
             if rej.reason == "oversize":
                 payload = payload[: router.max_payload_bytes]
                 rej.detail += " (first bytes kept)"
-            pipeline.reject_nowait("mqtt", msg.topic, payload, rej, ack)
+            pipeline.reject_nowait(MQTT, msg.topic, payload, rej, ack)
             return
         # Parts of a payload the decoder could not store (e.g. HJ 212 unknown codes) are kept
         # too, committed no later than the readings the acknowledgement covers.
         for raw, note in getattr(readings, "dead_letters", ()):
-            pipeline.reject_nowait("mqtt", msg.topic, raw, note)
+            pipeline.reject_nowait(MQTT, msg.topic, raw, note)
         pipeline.accept_nowait(readings, ack)
 
     @property

@@ -14,11 +14,14 @@ from envmon import db
 from envmon.health import HealthServer
 from envmon.settings import Settings
 from envmon.stations import StationRegistry, watch_registry
+from ingest.errors import Rejection
+from ingest.hj212.intake import expire_forever
 from ingest.hj212.overrides import load_unit_overrides
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_consumer import MqttConsumer
 from ingest.pipeline import Pipeline
 from ingest.router import Router, station_decoders
+from ingest.transports import MQTT
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +75,16 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
         asyncio.create_task(watch_registry(url, registry, stop, also=reload_units),
                             name="ingest-stations"),
     ]
+    async def reject_expired(topic: str, raw: bytes, rejection: Rejection) -> None:
+        await pipeline.reject(MQTT, topic, raw, rejection)
+
+    # split HJ 212 parts that never completed are dead-lettered on a timer, not on the next packet
+    expiry = asyncio.create_task(expire_forever(hj212.reassembler, registry, reject_expired),
+                                 name="ingest-hj212-expiry")
     try:
         await asyncio.gather(*tasks)
     finally:
+        expiry.cancel()
         for t in tasks:
             t.cancel()
         if health is not None:

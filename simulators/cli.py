@@ -79,6 +79,7 @@ async def _send(messages: Iterable[tuple[datetime, Message]], settings: Settings
             return await play(messages, sink, speed=speed, live=live, stop=stop)
         finally:
             await sink.close()
+            click.echo(sink.summary())
     ca = str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
     async with Publisher(_target(settings), window=window, ca_file=ca) as publisher:
         mqtt: Sink = MqttSink(publisher, settings.topic_prefix)
@@ -132,7 +133,8 @@ def _faults(spec: str) -> FaultRates:
 @click.option("--encoding", type=click.Choice(["json", "hj212"]), default="json",
               show_default=True)
 @click.option("--transport", type=click.Choice(["mqtt", "tcp"]), default="mqtt",
-              show_default=True, help="tcp: HJ 212 to the gateway (implies --encoding hj212).")
+              show_default=True, help="tcp: HJ 212 to the gateway (implies --encoding hj212);"
+              " unanswered packets are resent like a logger does (10 s, 3 retries).")
 @click.option("--gateway", default="127.0.0.1:9212", show_default=True, help="HOST:PORT")
 @click.option("--speed", type=float, help="Simulated seconds per wall second (default: "
               "as fast as possible).")

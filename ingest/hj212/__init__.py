@@ -5,11 +5,10 @@ from ingest.hj212.crc import crc16, crc16_hex
 from ingest.hj212.decode import (
     DATA_COMMANDS,
     Decoded,
+    Skipped,
     StationLookup,
     UnitOverrides,
-    check_station,
     decode_data,
-    station_for_mn,
 )
 from ingest.hj212.encode import (
     encode_ack_9014,
@@ -18,6 +17,7 @@ from ingest.hj212.encode import (
     encode_segment,
     new_qn,
 )
+from ingest.hj212.intake import Intake, take_packet, take_payload
 from ingest.hj212.mqtt import Hj212MqttDecoder, Hj212Readings, decode_mqtt_payload
 from ingest.hj212.packet import Packet, cp_items, parse_packet
 from ingest.hj212.reasons import REASONS
@@ -31,11 +31,12 @@ __all__ = [
     "Decoded",
     "Hj212MqttDecoder",
     "Hj212Readings",
+    "Intake",
     "Packet",
     "Reassembler",
+    "Skipped",
     "StationLookup",
     "UnitOverrides",
-    "check_station",
     "code_table",
     "cp_items",
     "crc16",
@@ -49,5 +50,6 @@ __all__ = [
     "merge",
     "new_qn",
     "parse_packet",
-    "station_for_mn",
+    "take_packet",
+    "take_payload",
 ]

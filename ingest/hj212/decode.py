@@ -25,13 +25,23 @@ from ingest.reading import DATA_FLAGS, Interval, Reading
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
-# CN -> (interval, value suffixes that carry the period value). -Min/-Max/-Cou/-Zs*/-EFlag/
-# -SampleTime are other statistics of the same period; a reading carries one value, the average.
+# CN -> (interval, value suffixes that carry the period value). 表4's other statistics of the same
+# period (-Min, -Max, -Cou, -Zs*) and per-item metadata (-EFlag, -SampleTime) are known and not
+# stored: a reading carries one value, the period value. Any other suffix (``-AVG``, ``-Rtd`` in a
+# CN 2061 packet, ``- Rtd``) is an item we cannot place: it is kept in the dead-letter table.
 DATA_COMMANDS: dict[str, tuple[Interval, frozenset[str]]] = {
     "2011": ("rt", frozenset({"Rtd"})),
     "2051": ("min", frozenset({"Avg", "Data"})),
     "2061": ("hour", frozenset({"Avg", "Data"})),
     "2031": ("day", frozenset({"Avg", "Data", "DayData", "NightData"})),
+}
+_NOT_STORED = frozenset({"EFlag", "SampleTime"})
+_PERIOD_STATISTICS = frozenset({"Min", "Max", "Cou", "ZsMin", "ZsAvg", "ZsMax"})
+OTHER_SUFFIXES: dict[Interval, frozenset[str]] = {
+    "rt": _NOT_STORED | {"ZsRtd"},
+    "min": _NOT_STORED | _PERIOD_STATISTICS,
+    "hour": _NOT_STORED | _PERIOD_STATISTICS,
+    "day": _NOT_STORED | _PERIOD_STATISTICS,
 }
 # System codes of the environmental-quality systems we serve (表5, reference §6.1).
 ST_KINDS: dict[str, StationKind] = {"21": "water", "22": "air", "23": "noise"}
@@ -49,17 +59,28 @@ class StationLookup(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Skipped:
+    """One data item that gave no reading, and why (a dead-letter reason)."""
+
+    item: str
+    reason: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decoded:
-    """Readings of one (reassembled) packet plus the items that could not be mapped."""
+    """Readings of one (reassembled) packet plus the items that were judged and not stored."""
 
     readings: list[Reading]
-    unknown: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
-    def unknown_rejection(self, station_id: str) -> Rejection | None:
-        """A ``hj212_unknown_code`` record for the dead-letter table, or ``None``."""
-        if not self.unknown:
-            return None
-        return Rejection("hj212_unknown_code", "not stored: " + "; ".join(self.unknown), station_id)
+    def rejections(self, station_id: str) -> list[Rejection]:
+        """One dead-letter record per reason, naming every item not stored and why."""
+        by_reason: dict[str, list[str]] = {}
+        for s in self.skipped:
+            by_reason.setdefault(s.reason, []).append(f"{s.item} ({s.why})")
+        return [Rejection(reason, "not stored: " + "; ".join(items), station_id)
+                for reason, items in by_reason.items()]
 
 
 def station_for_mn(packet: Packet, registry: StationLookup) -> Station:
@@ -86,8 +107,10 @@ def check_station(packet: Packet, station: Station, registry: StationLookup) -> 
 def decode_data(packet: Packet, station: Station, units: Mapping[str, str] = NO_UNITS) -> Decoded:
     """Readings of a data packet; ``units`` maps wire codes to the unit this logger sends.
 
-    Raises :class:`Rejection` for a command that carries no readings, a system code of another
-    station kind, a missing/invalid DataTime, a malformed value or a value out of range.
+    Items are judged one by one (an empty value, a fault placeholder such as ``-00999.000``, an
+    unknown code or suffix costs that item, not the packet): they come back in
+    :attr:`Decoded.skipped`. Raises :class:`Rejection` only for what spoils every item: a command
+    that carries no readings, a system code of another station kind, a missing/invalid DataTime.
     """
     sid = station.station_id
     command = DATA_COMMANDS.get(packet.cn)
@@ -100,21 +123,24 @@ def decode_data(packet: Packet, station: Station, units: Mapping[str, str] = NO_
                         f"ST={packet.st} ({st_kind}) sent for {station.kind} station", sid)
     values: list[tuple[str, str, str, datetime]] = []
     flags: dict[str, str] = {}
-    unknown: list[str] = []
+    skipped: list[Skipped] = []
     ts: datetime | None = None
     for name, value in cp_items(packet.cp):
         code, dash, suffix = name.partition("-")
         if name == "DataTime":
             ts = _data_time(value, interval, sid)
         elif not dash:
-            unknown.append(f"{name}={value}")
+            skipped.append(Skipped(f"{name}={value}", "hj212_unknown_code", "no factor code"))
         elif suffix == "Flag":
             flags[code] = value.upper()
         elif suffix in value_suffixes:
             if ts is None:
                 raise Rejection("hj212_unparseable", f"{name} before any DataTime", sid)
             values.append((code, suffix, value, ts))
-    return _readings(station, interval, values, flags, unknown, units)
+        elif suffix not in OTHER_SUFFIXES[interval]:
+            skipped.append(Skipped(f"{name}={value}", "hj212_unknown_code",
+                                   f"suffix {suffix!r} is not a value of CN {packet.cn}"))
+    return _readings(station, interval, values, flags, skipped, units)
 
 
 def _readings(
@@ -122,35 +148,52 @@ def _readings(
     interval: Interval,
     values: list[tuple[str, str, str, datetime]],
     flags: dict[str, str],
-    unknown: list[str],
+    skipped: list[Skipped],
     units: Mapping[str, str],
 ) -> Decoded:
+    out: dict[tuple[str, datetime], tuple[str, Reading]] = {}
+    conflicts: dict[tuple[str, datetime], list[str]] = {}
+    for wire, suffix, text, ts in values:
+        item = f"{wire}-{suffix}={text}"
+        try:
+            reading = _reading(station, interval, wire, suffix, text, ts, flags, units)
+        except Rejection as rejection:
+            skipped.append(Skipped(item, rejection.reason, rejection.detail))
+            continue
+        key = (reading.parameter, ts)
+        first = out.setdefault(key, (item, reading))
+        if first[1].value != reading.value or first[1].flag != reading.flag:
+            conflicts.setdefault(key, [first[0]]).append(item)
+    for key, items in conflicts.items():  # which one is right? neither is stored
+        del out[key]
+        skipped += [Skipped(i, "hj212_unparseable", f"{key[0]} sent twice with different values")
+                    for i in items]
+    return Decoded([reading for _, reading in out.values()], skipped)
+
+
+def _reading(station: Station, interval: Interval, wire: str, suffix: str, text: str,
+             ts: datetime, flags: dict[str, str], units: Mapping[str, str]) -> Reading:
+    """One value item as a reading, or :class:`Rejection` naming why this item is not stored."""
     table = code_table()
     sid, kind = station.station_id, station.kind
-    out: dict[tuple[str, datetime], Reading] = {}
-    for wire, suffix, text, ts in values:
-        code = table.lookup(kind, wire)
-        param = _parameter(code.parameter, code.day, code.night, suffix) if code else None
-        if code is None or param is None or (code.only is not None and suffix not in code.only):
-            unknown.append(f"{wire}-{suffix}={text}")
-            continue
-        flag = flags.get(wire, "N")
-        if flag not in DATA_FLAGS:
-            unknown.append(f"{wire}-Flag={flag}")
-            continue
-        unit = units.get(wire) or units.get(code.code) or code.unit
-        try:
-            factor = table.factor(kind, param, unit)
-        except KeyError:
-            raise Rejection("hj212_unit", f"no conversion {unit} -> {param} for {wire}",
-                            sid) from None
-        value = float(_number(text, wire, sid) * factor)
-        _check_range(kind, param, value, wire, unit, sid)
-        reading = Reading(sid, param, interval, ts, value, flag, "hj212")
-        previous = out.setdefault((param, ts), reading)
-        if previous.value != value or previous.flag != reading.flag:
-            raise Rejection("hj212_unparseable", f"{param} sent twice with different values", sid)
-    return Decoded(list(out.values()), unknown)
+    code = table.lookup(kind, wire)
+    param = _parameter(code.parameter, code.day, code.night, suffix) if code else None
+    if code is None or param is None:
+        raise Rejection("hj212_unknown_code", f"no {kind} parameter for {wire}-{suffix}", sid)
+    if code.only is not None and suffix not in code.only:
+        raise Rejection("hj212_unknown_code", f"{wire} is only sent as -{'/-'.join(code.only)}",
+                        sid)
+    flag = flags.get(wire, "N")
+    if flag not in DATA_FLAGS:
+        raise Rejection("hj212_unknown_code", f"{wire}-Flag={flag} is not a 表8 flag", sid)
+    unit = units.get(wire) or units.get(code.code) or code.unit
+    try:
+        factor = table.factor(kind, param, unit)
+    except KeyError:
+        raise Rejection("hj212_unit", f"no conversion {unit} -> {param}", sid) from None
+    value = float(_number(text, wire, sid) * factor)
+    _check_range(kind, param, value, wire, unit, sid)
+    return Reading(sid, param, interval, ts, value, flag, "hj212")
 
 
 def _parameter(param: str, day: str | None, night: str | None, suffix: str) -> str | None:

@@ -6,23 +6,23 @@ never a silent remap).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from types import MappingProxyType
 
 from envmon.stations import Station
 from ingest.errors import Rejection
-from ingest.hj212.decode import NO_UNITS, StationLookup, UnitOverrides, check_station, decode_data
-from ingest.hj212.packet import parse_packet
-from ingest.hj212.reassembly import Reassembler, incomplete, merge
+from ingest.hj212.decode import StationLookup, UnitOverrides
+from ingest.hj212.intake import expired_parts, take_payload
+from ingest.hj212.reassembly import Reassembler
 from ingest.reading import Reading
 
 
 class Hj212Readings(list[Reading]):
     """The readings of a payload, plus ``dead_letters`` the caller must store beside them.
 
-    ``dead_letters`` holds (raw bytes, rejection) pairs: the payload with reason
-    ``hj212_unknown_code`` when some items were not stored, and parts of split packets that
-    never completed (``hj212_incomplete``). Nothing is silently dropped.
+    ``dead_letters`` holds (raw bytes, rejection) pairs: the payload with each reason some of
+    its items were not stored, and parts of split packets that never completed
+    (``hj212_incomplete``). Nothing is silently dropped.
     """
 
     def __init__(self, readings: Iterable[Reading] = (),
@@ -41,34 +41,15 @@ def decode_mqtt_payload(
 ) -> Hj212Readings:
     """Readings of one MQTT payload; empty while a split packet waits for its other parts.
 
+    A payload is one packet, or the parts of one split packet one after the other (how the
+    dead-letter table keeps a reassembled group, so a replay can decode it).
+
     Raises :class:`Rejection` (with ``station_id`` set). The caller stores the returned
     :attr:`Hj212Readings.dead_letters` in the dead-letter table with the readings.
     """
-    station = registry.get(station_id)
-    if station is None:
-        raise Rejection("unknown_station", f"station {station_id} is not registered", station_id)
-    try:
-        packet = parse_packet(payload)
-        check_station(packet, station, registry)
-        parts = reassembler.add(packet)
-        readings: list[Reading] = []
-        dead: list[tuple[bytes, Rejection]] = []
-        if parts is not None:
-            merged = merge(parts)
-            station_units: Mapping[str, str] = units.get(station_id, NO_UNITS)
-            decoded = decode_data(merged, station, station_units)
-            readings = decoded.readings
-            unknown = decoded.unknown_rejection(station_id)
-            if unknown is not None:
-                dead.append((merged.raw, unknown))
-    except Rejection as exc:
-        exc.station_id = station_id
-        raise
-    for part in reassembler.expired():
-        owner = registry.by_mn(part.mn)
-        dead.append((part.raw, incomplete(part, reassembler.timeout_seconds,
-                                          owner.station_id if owner else None)))
-    return Hj212Readings(readings, dead)
+    intake = take_payload(payload, registry, reassembler, units, station_id=station_id)
+    expired = [(raw, rejection) for _, raw, rejection in expired_parts(reassembler, registry)]
+    return Hj212Readings(intake.readings, intake.dead_letters + expired)
 
 
 class Hj212MqttDecoder:

@@ -15,6 +15,7 @@ from ingest.hj212.crc import crc16_hex
 _DIGITS4 = re.compile(rb"\d{4}")
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
 _CN = re.compile(r"\d{4}")
+_TRAILER = b"\r\n\t \x00"
 
 FLAG_ACK = 0b01  # A bit: the sender wants a data answer (§2.1)
 FLAG_SPLIT = 0b10  # D bit: PNUM/PNO present (§2.1)
@@ -50,10 +51,14 @@ class Packet:
 def parse_packet(raw: bytes) -> Packet:
     """Check the frame and parse the header fields; raise :class:`Rejection` when unusable.
 
-    The trailing CR LF may be missing (MQTT payloads); a wrong declared length is accepted when
+    The trailing CR LF may be missing (MQTT payloads); any other ending (LF alone, padding after
+    CR LF) is ``hj212_framing``, not a CRC error. A wrong declared length is accepted when
     the CRC matches (reference §9 step 3), so :attr:`Packet.length_matches` can be logged.
     """
-    body = raw[:-2] if raw.endswith(b"\r\n") else raw
+    body = raw.rstrip(_TRAILER)
+    trailer = raw[len(body):]
+    if trailer not in (b"", b"\r\n"):  # else the CRC check would read the trailer as the CRC
+        raise Rejection("hj212_framing", f"packet ends with {trailer[:16]!r}, not CR LF")
     if not body.startswith(b"##"):
         raise Rejection("hj212_framing", "packet does not start with '##'")
     if len(body) < 10:

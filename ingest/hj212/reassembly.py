@@ -123,13 +123,15 @@ def _standalone(parts: tuple[Packet, ...]) -> list[Packet]:
 
 
 def merge(parts: tuple[Packet, ...]) -> Packet:
-    """One packet whose data area is the parts' data areas in order (``;``-joined)."""
+    """One packet whose data area is the parts' data areas in order (``;``-joined); its raw
+    bytes are the parts, each ending in CR LF (MQTT parts may come without), so a stored group
+    can be framed into its parts again."""
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
     return replace(
         first,
-        raw=b"".join(p.raw for p in parts),
+        raw=b"".join(p.raw if p.raw.endswith(b"\r\n") else p.raw + b"\r\n" for p in parts),
         cp=";".join(p.cp for p in parts),
         pnum=None,
         pno=None,

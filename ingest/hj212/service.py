@@ -1,5 +1,8 @@
 """The gateway as a component: station registry and unit overrides from the database, the
-ingest pipeline, the TCP server, and (standalone) the metrics/health endpoint."""
+ingest pipeline, the TCP server, and (standalone) the metrics/health endpoint.
+
+This module composes; :mod:`ingest.hj212.gateway` knows nothing of it (no import cycle).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from ingest.pipeline import Pipeline
 from ingest.service import process_metrics
 
 log = logging.getLogger(__name__)
+
 
 @functools.cache
 def process_gateway_metrics() -> GatewayMetrics:
@@ -75,3 +79,8 @@ async def serve(settings: Settings, options: GatewaySettings, stop: asyncio.Even
         await asyncio.gather(committer, watcher, return_exceptions=True)
         if health is not None:
             await health.close()
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Component entry of ``envmon run`` (started when the ``hj212`` section is enabled)."""
+    await serve(settings, gateway_settings(settings), stop, serve_health=False)

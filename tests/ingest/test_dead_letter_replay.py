@@ -1,4 +1,7 @@
-"""Dead letters replayed after the cause is fixed: JSON and HJ 212 over MQTT, HJ 212 over TCP."""
+"""Dead letters replayed after the cause is fixed: JSON and HJ 212 over MQTT, HJ 212 over TCP.
+
+Rows written through the real gateway and replayed: tests/ingest/hj212/test_hj212_gateway.py.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from ingest.errors import Rejection
 from ingest.hj212 import encode_data_packet
 from ingest.pipeline import DeadLetter, store_dead_letters
 from ingest.router import Router, station_decoders
+from ingest.transports import HJ212_TCP, MQTT
 
 
 async def test_replay_all_transports_after_registering(db_conn: AsyncConnection[Any]) -> None:
@@ -28,9 +32,9 @@ async def test_replay_all_transports_after_registering(db_conn: AsyncConnection[
     before = row[0] if row else 0
     async with db_conn.transaction():
         await store_dead_letters(db_conn, [
-            DeadLetter("mqtt", f"envmon/v1/{sid}/data", doc, unknown),
-            DeadLetter("mqtt", f"envmon/v1/{sid}/hj212", packet, unknown),
-            DeadLetter("tcp", "tcp://10.0.0.9:5100", packet,
+            DeadLetter(MQTT, f"envmon/v1/{sid}/data", doc, unknown),
+            DeadLetter(MQTT, f"envmon/v1/{sid}/hj212", packet, unknown),
+            DeadLetter(HJ212_TCP, "tcp://10.0.0.9:5100", packet,
                        Rejection("unknown_station", f"no station for MN {mn}")),
         ])
     registry = StationRegistry()

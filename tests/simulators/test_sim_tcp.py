@@ -15,16 +15,16 @@ from prometheus_client import CollectorRegistry
 
 from envmon.stations import StationRegistry, parse_station_file, upsert_stations
 from ingest.errors import Rejection
-from ingest.hj212 import check_station, decode_data, parse_packet, station_for_mn
+from ingest.hj212 import Intake, Reassembler, take_packet
 from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
-from ingest.reading import Reading
 from simulators.document import BEIJING
 from simulators.faults import FaultRates
 from simulators.play import play
 from simulators.stream import Run, Scenario
-from simulators.tcp import Hj212TcpSink
+from simulators.tcp import Hj212TcpSink, answer_key
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 STATIONS = parse_station_file(Path(__file__).parents[2] / "simulators" / "pingliang.toml")
@@ -32,12 +32,9 @@ FAULTS = FaultRates(duplicate=0.05, bad_crc=0.05, out_of_range=0.03, unknown_sta
                     calibration=0.05)
 
 
-def decode(packet: bytes, registry: StationRegistry) -> list[Reading]:
-    """What the gateway makes of one packet (the same functions, no reassembly needed)."""
-    parsed = parse_packet(packet)
-    station = station_for_mn(parsed, registry)
-    check_station(parsed, station, registry)
-    return decode_data(parsed, station).readings
+def decode(packet: bytes, registry: StationRegistry) -> Intake:
+    """What the gateway makes of one packet (the same sequence; no split packets here)."""
+    return take_packet(packet, registry, Reassembler())
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
@@ -72,29 +69,87 @@ async def test_simulated_loggers_over_tcp(gateway: tuple[Gateway, CollectorRegis
     registry = StationRegistry(STATIONS)
     store: dict[tuple[object, ...], float] = {}
     outcome: Counter[str] = Counter()
+    answered, unanswered = set(), set()
     messages = [m for _, m in run]
     for m in messages:
+        key = answer_key(m.payload)
         try:
-            readings = decode(m.payload, registry)
+            intake = decode(m.payload, registry)
         except Rejection as exc:
             outcome[exc.reason] += 1
+            unanswered.add(key)
             continue
-        outcome["answered"] += 1
-        for r in readings:
+        answered.add(key)
+        outcome.update(note.reason for _, note in intake.dead_letters)
+        for r in intake.readings:
             outcome["written" if r.key not in store else "duplicate"] += 1
             store[r.key] = r.value
     assert outcome["hj212_crc"] and outcome["out_of_range"] and outcome["unknown_station"]
+    assert None not in answered | unanswered  # every simulated packet asks for an answer
 
     def metric(name: str) -> float:
         return reg.get_sample_value(name) or 0.0
 
-    sink = Hj212TcpSink("127.0.0.1", gw.port)
+    sink = Hj212TcpSink("127.0.0.1", gw.port, answer_timeout=1.0, retries=1)
     try:
         stats = await play(Run(run.scenario), sink)
-        await until(lambda: sink.answers >= outcome["answered"], "every good packet answered")
     finally:
         await sink.close()
-    assert stats.messages == len(messages)
-    assert sink.answers == outcome["answered"]
+    assert stats.messages == sink.sent == len(messages)
+    assert sink.answers == len(answered)  # each packet once, however often it was answered
+    assert sink.unanswered == len(unanswered - answered)  # rejected: resent, then given up
+    assert sink.resent >= sink.unanswered
     assert metric("envmon_ingest_readings_written_total") == outcome["written"]
-    assert metric("envmon_ingest_duplicates_total") == outcome["duplicate"]
+    assert metric("envmon_ingest_duplicates_total") >= outcome["duplicate"]
+
+
+async def test_packets_the_gateway_did_not_answer_are_resent(database_url: str) -> None:
+    """Issue 13 item 7: the gateway dies after a third of the packets and comes back later;
+    the simulator, like a logger, resends what was not answered, and counts answers, not
+    packets written to a socket."""
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await upsert_stations(conn, STATIONS)
+    reg = CollectorRegistry()
+    metrics = IngestMetrics(reg)
+    pipeline = Pipeline(database_url, metrics, batch_max_seconds=0.02)
+    stop = asyncio.Event()
+    committer = asyncio.create_task(pipeline.run(stop))
+    port = free_port()
+
+    def new_gateway() -> Gateway:
+        return Gateway(GatewaySettings(host="127.0.0.1", port=port), StationRegistry(STATIONS),
+                       pipeline, GatewayMetrics(CollectorRegistry()), metrics)
+
+    messages = [m for _, m in Run(Scenario(STATIONS, datetime(2025, 8, 1, tzinfo=BEIJING), 6,
+                                           seed=4, encoding="hj212"))]
+    third = len(messages) // 3
+    sink = Hj212TcpSink("127.0.0.1", port, answer_timeout=0.5, retries=100)
+    gateway = new_gateway()
+    await gateway.start()
+    try:
+        for m in messages[:third]:
+            await sink.send(m)
+        await until(lambda: sink.answers == third, "the first third answered")
+        await gateway.close()  # the gateway dies
+        for m in messages[third:2 * third]:
+            await sink.send(m)
+        await asyncio.sleep(1.0)  # ... and stays down past the answer timeout
+        gateway = new_gateway()
+        await gateway.start()
+        for m in messages[2 * third:]:
+            await sink.send(m)
+        await sink.flush()
+    finally:
+        await sink.close()
+        await gateway.close()
+        stop.set()
+        await committer
+    assert (sink.sent, sink.answers, sink.unanswered) == (len(messages), len(messages), 0)
+    assert sink.resent >= third
+    expected = {r.key for m in messages for r in decode(m.payload, StationRegistry(STATIONS))
+                .readings}
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        cur = await conn.execute(
+            "SELECT station_id, parameter, interval, ts FROM readings WHERE station_id = ANY(%s)",
+            ([s.station_id for s in STATIONS],))
+        assert expected <= set(await cur.fetchall())

@@ -27,7 +27,7 @@ def test_worked_packets_decode_to_the_expected_readings(ref: RefPacket) -> None:
     decoded = decode_data(parse_packet(ref.raw), station)
     assert set(decoded.readings) == ref.expected(station.station_id)
     assert len(decoded.readings) == len(ref.readings)
-    assert [item.split("-")[0] for item in decoded.unknown] == ref.unknown
+    assert [s.item.split("-")[0] for s in decoded.skipped] == ref.unknown
 
 
 @pytest.mark.parametrize("ref", [p for p in REFERENCE_PACKETS if p.reject],
@@ -42,8 +42,8 @@ def test_unknown_codes_are_reported_for_the_dead_letter() -> None:
     """Codes without a canonical parameter (metals, Ldn) are kept as a hj212_unknown_code record."""
     ref = next(p for p in DATA_PACKETS if p.name == "water_real_world_hour")
     decoded = decode_data(parse_packet(ref.raw), station_for(ref, "w9"))
-    rejection = decoded.unknown_rejection("w9")
-    assert rejection is not None and rejection.reason == "hj212_unknown_code"
+    [rejection] = decoded.rejections("w9")
+    assert rejection.reason == "hj212_unknown_code"
     assert "w20120-Avg=0.00011" in rejection.detail and rejection.station_id == "w9"
     assert decode_data(parse_packet(ref.raw), station_for(ref)).readings
 
@@ -80,7 +80,9 @@ def test_an_unknown_flag_is_reported_not_stored() -> None:
     decoded = decode_data(parse_packet(packet(
         "DataTime=20260301080000;a34004-Avg=40,a34004-Flag=X;a34002-Avg=50")), AIR)
     assert [r.parameter for r in decoded.readings] == ["pm10"]
-    assert decoded.unknown == ["a34004-Flag=X"]
+    [skipped] = decoded.skipped
+    assert (skipped.item, skipped.reason) == ("a34004-Avg=40", "hj212_unknown_code")
+    assert "a34004-Flag=X" in skipped.why
 
 
 def test_unit_override_converts_ng_per_m3() -> None:
@@ -88,16 +90,15 @@ def test_unit_override_converts_ng_per_m3() -> None:
     raw = parse_packet(packet("DataTime=20260301080000;a34004-Rtd=75600.000", "2011"))
     [reading] = decode_data(raw, AIR, {"a34004": "ng/m3"}).readings
     assert reading.value == pytest.approx(75.6)
-    with pytest.raises(Rejection) as caught:
-        decode_data(raw, AIR)
-    assert caught.value.reason == "out_of_range" and "unit override" in caught.value.detail
+    [skipped] = decode_data(raw, AIR).skipped
+    assert skipped.reason == "out_of_range" and "unit override" in skipped.why
 
 
-def test_override_with_an_unconvertible_unit_is_a_rejection() -> None:
-    raw = parse_packet(packet("DataTime=20260301080000;a34004-Avg=1"))
-    with pytest.raises(Rejection) as caught:
-        decode_data(raw, AIR, {"a34004": "furlongs"})
-    assert caught.value.reason == "hj212_unit"
+def test_override_with_an_unconvertible_unit_costs_that_item() -> None:
+    raw = parse_packet(packet("DataTime=20260301080000;a34004-Avg=1;a34002-Avg=2"))
+    decoded = decode_data(raw, AIR, {"a34004": "furlongs"})
+    assert [r.parameter for r in decoded.readings] == ["pm10"]
+    assert [(s.item, s.reason) for s in decoded.skipped] == [("a34004-Avg=1", "hj212_unit")]
 
 
 @pytest.mark.parametrize(
@@ -119,7 +120,7 @@ def test_code_mapping(station: Station, st: str, cp: str, expected: dict[str, fl
     decoded = decode_data(parse_packet(
         packet(f"DataTime=20260301000000;{cp}", cn, st, station.mn or "")), station)
     assert {r.parameter: r.value for r in decoded.readings} == expected
-    assert decoded.unknown == []
+    assert decoded.skipped == []
 
 
 def test_noise_real_time_la_is_real_time_leq_only() -> None:
@@ -128,29 +129,85 @@ def test_noise_real_time_la_is_real_time_leq_only() -> None:
     assert [(r.parameter, r.interval, r.value) for r in rt.readings] == [("leq", "rt", 50.1)]
     hour = decode_data(parse_packet(packet("DataTime=20260301080000;LA-Data=50.1", "2061", "23",
                                            "MNN")), NOISE)
-    assert hour.readings == [] and hour.unknown == ["LA-Data=50.1"]
+    assert hour.readings == [] and [s.item for s in hour.skipped] == ["LA-Data=50.1"]
 
 
 @pytest.mark.parametrize(
-    ("station", "st", "cp", "reason"),
-    [
-        (AIR, "21", "DataTime=20260301080000;a34004-Avg=1", "hj212_st_mismatch"),
-        (AIR, "22", "a34004-Avg=1", "hj212_unparseable"),  # no DataTime
-        (AIR, "22", "DataTime=2026030108;a34004-Avg=1", "hj212_unparseable"),
-        (AIR, "22", "DataTime=20261301080000;a34004-Avg=1", "hj212_unparseable"),
-        (AIR, "22", "DataTime=00010101000000;a34004-Avg=1", "hj212_unparseable"),
-        (AIR, "22", "DataTime=99991231235959;a34004-Avg=1", "hj212_unparseable"),
-        (AIR, "22", "DataTime=20260301080000;a34004-Avg=abc", "hj212_unparseable"),
-        (AIR, "22", "DataTime=20260301080000;a34004-Avg=NaN", "hj212_unparseable"),
-        (AIR, "22", "DataTime=20260301080000;a34004-Avg=1e999", "out_of_range"),
-        (AIR, "22", "DataTime=20260301080000;a34004-Avg=-5", "out_of_range"),
-        (AIR, "22", "DataTime=20260301080000;a34004-Avg=1;PM25-Avg=2", "hj212_unparseable"),
+    ("st", "cp", "reason"),
+    [  # what spoils every item of the packet
+        ("21", "DataTime=20260301080000;a34004-Avg=1", "hj212_st_mismatch"),
+        ("22", "a34004-Avg=1", "hj212_unparseable"),  # no DataTime
+        ("22", "DataTime=2026030108;a34004-Avg=1", "hj212_unparseable"),
+        ("22", "DataTime=20261301080000;a34004-Avg=1", "hj212_unparseable"),
+        ("22", "DataTime=00010101000000;a34004-Avg=1", "hj212_unparseable"),
+        ("22", "DataTime=99991231235959;a34004-Avg=1", "hj212_unparseable"),
     ],
 )
-def test_bad_data_is_rejected(station: Station, st: str, cp: str, reason: str) -> None:
+def test_packet_level_faults_reject_the_packet(st: str, cp: str, reason: str) -> None:
     with pytest.raises(Rejection) as caught:
-        decode_data(parse_packet(packet(cp, "2061", st)), station)
-    assert caught.value.reason == reason and caught.value.station_id == station.station_id
+        decode_data(parse_packet(packet(cp, "2061", st)), AIR)
+    assert caught.value.reason == reason and caught.value.station_id == AIR.station_id
+
+
+# Issue 13 item 6: each item is judged on its own. An item that cannot be stored is reported
+# (for the dead-letter table, with its reason) and costs only itself; the good item beside it
+# (a34002 = pm10 50) is stored. Suffixes: 表4 (reference §4.1); values: N14.2 (§4); flags: 表8.
+ITEM_CASES = [
+    # unrecognised or mismatched suffixes (were dropped silently and the packet acknowledged)
+    ("2061", "a34004-AVG=35", "hj212_unknown_code"),  # names are case-sensitive (§4)
+    ("2061", "a34004-avg=35", "hj212_unknown_code"),
+    ("2061", "a34004-Rtd=35", "hj212_unknown_code"),  # a real-time value in an hour packet
+    ("2051", "a34004-Rtd=35", "hj212_unknown_code"),  # ... in a minute packet
+    ("2011", "a34004-Avg=35", "hj212_unknown_code"),  # a period value in a real-time packet
+    ("2011", "a21004- Rtd=20.9", "hj212_unknown_code"),  # a space inside the name
+    ("2061", "a99999-Avg=1", "hj212_unknown_code"),  # a code no table knows
+    # one bad value (used to reject the whole packet)
+    ("2061", "a21026-Avg=", "hj212_unparseable"),  # empty value
+    ("2061", "a21026-Avg=abc", "hj212_unparseable"),
+    ("2061", "a21026-Avg=NaN", "hj212_unparseable"),
+    ("2061", "a21026-Avg=-00999.000", "out_of_range"),  # a logger's fault placeholder
+    ("2011", "a21026-Rtd=-00999.000", "out_of_range"),
+    ("2061", "a21026-Avg=1e999", "out_of_range"),
+    ("2061", "a21026-Avg=-5", "out_of_range"),
+]
+
+
+@pytest.mark.parametrize(("cn", "item", "reason"), ITEM_CASES)
+def test_items_are_judged_one_by_one(cn: str, item: str, reason: str) -> None:
+    suffix = "Rtd" if cn == "2011" else "Avg"
+    decoded = decode_data(parse_packet(packet(
+        f"DataTime=20260301080000;{item};a34002-{suffix}=50", cn)), AIR)
+    assert [(r.parameter, r.value) for r in decoded.readings] == [("pm10", 50.0)]
+    assert [(s.item, s.reason) for s in decoded.skipped] == [(item, reason)]
+    [rejection] = decoded.rejections(AIR.station_id)
+    assert rejection.reason == reason and item in rejection.detail
+
+
+@pytest.mark.parametrize("suffix", ["Min", "Max", "Cou", "ZsAvg", "EFlag", "SampleTime"])
+def test_other_statistics_of_the_period_are_known_and_not_stored(suffix: str) -> None:
+    """表4: -Min/-Max/-Cou/-Zs*/-EFlag/-SampleTime are parsed; a reading carries the average."""
+    decoded = decode_data(parse_packet(packet(
+        f"DataTime=20260301080000;a34004-{suffix}=1,a34004-Avg=5")), AIR)
+    assert [(r.parameter, r.value) for r in decoded.readings] == [("pm25", 5.0)]
+    assert decoded.skipped == []
+
+
+def test_conflicting_values_for_one_parameter_store_neither() -> None:
+    decoded = decode_data(parse_packet(packet(
+        "DataTime=20260301080000;a34004-Avg=1;PM25-Avg=2;a34002-Avg=50")), AIR)
+    assert [(r.parameter, r.value) for r in decoded.readings] == [("pm10", 50.0)]
+    assert [(s.item, s.reason) for s in decoded.skipped] == [
+        ("a34004-Avg=1", "hj212_unparseable"), ("PM25-Avg=2", "hj212_unparseable")]
+
+
+def test_several_reasons_give_one_record_each() -> None:
+    decoded = decode_data(parse_packet(packet(
+        "DataTime=20260301080000;a34004-AVG=1;a21026-Avg=-999;a99999-Avg=3;a34002-Avg=50")), AIR)
+    by_reason = {r.reason: r.detail for r in decoded.rejections("air1")}
+    assert set(by_reason) == {"hj212_unknown_code", "out_of_range"}
+    assert "a34004-AVG=1" in by_reason["hj212_unknown_code"]
+    assert "a99999-Avg=3" in by_reason["hj212_unknown_code"]
+    assert "a21026-Avg=-999" in by_reason["out_of_range"]
 
 
 def test_same_value_sent_under_two_names_is_one_reading() -> None:
@@ -162,4 +219,4 @@ def test_same_value_sent_under_two_names_is_one_reading() -> None:
 def test_header_item_without_code_is_reported() -> None:
     decoded = decode_data(parse_packet(packet(
         "DataTime=20260301080000;SystemTime=20260301080500;a34004-Avg=7")), AIR)
-    assert decoded.unknown == ["SystemTime=20260301080500"]
+    assert [s.item for s in decoded.skipped] == ["SystemTime=20260301080500"]

@@ -51,7 +51,7 @@ def test_encoded_data_decodes_back(station: Station, st: str, cn: str,
     packet = parse_packet(raw)
     assert packet.length_matches and packet.ack_requested and packet.flag == 5
     decoded = decode_data(packet, station)
-    assert decoded.unknown == []
+    assert decoded.skipped == []
     by_param = {r.parameter: r for r in decoded.readings}
     assert {p: r.value for p, r in by_param.items()} == pytest.approx(
         {("pm25" if k == "a34004" else k): v for k, v in values.items()})

@@ -66,3 +66,36 @@ def test_connection_closed_mid_packet() -> None:
     [frame] = framer.close()
     assert frame.data == PACKETS[0][:30] and frame.error is not None
     assert frame.error.reason == "hj212_framing"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4096, 65_536])
+def test_a_flood_of_hashes_is_one_rejection_per_chunk_not_one_per_pair(chunk: int) -> None:
+    """Issue 13 item 4: 64 KiB of '#' used to come out as 32 768 frames ('##' each)."""
+    flood = b"#" * 65_536
+    framer = Framer(max_packet_bytes=1100)
+    frames = [f for i in range(0, len(flood), chunk) for f in framer.feed(flood[i:i + chunk])]
+    frames += framer.feed(PACKETS[0]) + framer.close()
+    assert frames[-1].data == PACKETS[0] and frames[-1].error is None
+    garbage = frames[:-1]
+    assert all(f.error is not None and f.error.reason == "hj212_framing" for f in garbage)
+    assert len(garbage) <= len(flood) // chunk + 2  # one per read, and the "##" at each end
+    assert all(len(f.data) <= 1100 for f in garbage)
+
+
+def test_garbage_pieces_between_two_packets_are_one_rejection() -> None:
+    junk = b"GET / HTTP/1.0\r\n" + PACKETS[1][:40] + b"xyz" + PACKETS[2][:50]
+    frames = feed_all(Framer(), [PACKETS[0] + junk + PACKETS[3]])
+    assert [f.error.reason if f.error else f.data for f in frames] == [
+        PACKETS[0], "hj212_framing", PACKETS[3]]
+    assert frames[1].data == junk and str(len(junk)) in frames[1].error.detail  # type: ignore[union-attr]
+
+
+def test_partial_means_a_packet_has_started() -> None:
+    framer = Framer()
+    assert not framer.partial
+    framer.feed(b"\r\n  junk ")
+    assert not framer.partial
+    framer.feed(PACKETS[0][:20])
+    assert framer.partial
+    framer.feed(PACKETS[0][20:])
+    assert not framer.partial

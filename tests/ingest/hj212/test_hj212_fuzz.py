@@ -25,13 +25,10 @@ from ingest.errors import Rejection
 from ingest.hj212 import (
     REASONS,
     Reassembler,
-    check_station,
-    decode_data,
     encode_data_packet,
     encode_frame,
-    merge,
     parse_packet,
-    station_for_mn,
+    take_payload,
 )
 from ingest.hj212.framing import Framer
 from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
@@ -90,19 +87,17 @@ def check_reading(reading: Reading) -> None:
 def decode_frame(raw: bytes, reassembler: Reassembler) -> str:
     """What the gateway does with one frame; returns 'decoded', 'buffered' or the reason."""
     try:
-        packet = parse_packet(raw)
-        station = station_for_mn(packet, REGISTRY)
-        check_station(packet, station, REGISTRY)
-        parts = reassembler.add(packet)
-        if parts is None:
-            return "buffered"
-        decoded = decode_data(merge(parts), station)
+        intake = take_payload(raw, REGISTRY, reassembler)
     except Rejection as rejection:
         assert rejection.reason in REASONS, rejection.reason
         assert rejection.detail
         return rejection.reason
-    for reading in decoded.readings:
+    if not intake.parts:
+        return "buffered"
+    for reading in intake.readings:
         check_reading(reading)
+    for _, note in intake.dead_letters:
+        assert note.reason in REASONS and note.detail, note
     return "decoded"
 
 
@@ -196,8 +191,11 @@ async def test_mutated_stream_through_a_live_gateway() -> None:
     pipeline = CountingPipeline()
     reg = CollectorRegistry()
     metrics = IngestMetrics(reg)
-    gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0, max_packets_per_second=1e6,
-                                      burst_packets=10**6, max_packet_bytes=2048),
+    unlimited = {"max_packets_per_second": 1e6, "burst_packets": 10**6,
+                 "total_packets_per_second": 1e6, "max_bytes_per_second": 1e9,
+                 "burst_bytes": 10**9, "total_bytes_per_second": 1e9, "max_garbage_bytes": 10**9}
+    gateway = Gateway(GatewaySettings(host="127.0.0.1", port=0, max_packet_bytes=2048,
+                                      **unlimited),
                       REGISTRY, pipeline, GatewayMetrics(reg), metrics)
     await gateway.start()
     rng = random.Random(212)
@@ -222,8 +220,10 @@ async def test_mutated_stream_through_a_live_gateway() -> None:
     received = reg.get_sample_value("envmon_ingest_messages_received_total",
                                     {"transport": "hj212-tcp"})
     assert received is not None and received > 80_000
-    # Each frame is accepted or rejected once (plus a hj212_unknown_code note beside accepted
-    # readings), or held as a part of a split packet.
-    rejected = sum(n for reason, n in pipeline.rejected.items() if reason != "hj212_unknown_code")
-    assert pipeline.accepted > 1000 and rejected > 1000
-    assert pipeline.accepted + rejected <= received
+    # Each frame is accepted, rejected once, or held as a part of a split packet; rejections
+    # are dead-lettered or, over the rate limit for anonymous garbage, counted as suppressed.
+    suppressed = sum(s.value for m in reg.collect() if m.name ==
+                     "envmon_hj212_dead_letters_suppressed" for s in m.samples
+                     if s.name.endswith("_total"))
+    assert pipeline.accepted > 1000 and sum(pipeline.rejected.values()) > 100
+    assert suppressed > 1000

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from envmon.parameters import StationKind
 from envmon.settings import IngestSettings, Settings
 from envmon.stations import Station, StationRegistry, upsert_stations
+from ingest import dead_letter
 from ingest.hj212 import (
     Hj212MqttDecoder,
     encode_data_packet,
@@ -35,7 +36,8 @@ from ingest.hj212.overrides import load_unit_overrides
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_consumer import MqttConsumer
 from ingest.pipeline import Pipeline
-from ingest.router import Router
+from ingest.router import Router, station_decoders
+from ingest.transports import HJ212_TCP
 from tests.conftest import Broker
 from tests.ingest.support import Publisher
 
@@ -266,6 +268,8 @@ def with_unknown_code(raw: bytes) -> bytes:
 
 
 async def test_rejected_packets_are_dead_lettered_and_not_answered(rig: Rig) -> None:
+    """A packet is answered when everything in it was stored or kept (items not stored are
+    dead-lettered beside the readings); a packet rejected as a whole is not answered."""
     air = new_station("air")
     await register(rig.url, [air])
     rig.registry.replace([air])
@@ -283,9 +287,9 @@ async def test_rejected_packets_are_dead_lettered_and_not_answered(rig: Rig) -> 
         (bad_crc, "hj212_crc"),
         (pkt(2, mn="FFFFFFFFFFFFFFFFFFFFFFFF"), "unknown_station"),
         (pkt(3, pw="999999"), "hj212_password"),
-        (pkt(4, values={"pm25": 99999.0}), "out_of_range"),
+        (pkt(4, values={"pm25": 99999.0}), "out_of_range"),  # item-level: answered
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "hj212_framing"),
-        (with_unknown_code(pkt(5)), "hj212_unknown_code"),
+        (with_unknown_code(pkt(5)), "hj212_unknown_code"),  # item-level: answered
     ]
     reader, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
     local = writer.get_extra_info("sockname")
@@ -293,11 +297,11 @@ async def test_rejected_packets_are_dead_lettered_and_not_answered(rig: Rig) -> 
         writer.write(raw)
     writer.write(good)
     await writer.drain()
-    answers = await read_answers(reader, 2)  # only hour 5 (known code stored) and the good one
+    answers = await read_answers(reader, 3)
     assert sorted(parse_packet(a).qn or "" for a in answers) == [
-        "20260301000000000", "20260301000000005"]
+        "20260301000000000", "20260301000000004", "20260301000000005"]
     topic = f"tcp://{local[0]}:{local[1]}"
-    await wait_for(lambda: rig.pipeline.pending == 0, "committed")
+    await wait_for(lambda: rig.pipeline.idle, "committed")
     letters = await dead_letters(rig.url, topic)
     assert [r for r, _, _ in letters] == [reason for _, reason in cases]
     assert [p for _, _, p in letters] == [raw for raw, _ in cases]
@@ -311,25 +315,122 @@ async def test_rejected_packets_are_dead_lettered_and_not_answered(rig: Rig) -> 
     await writer.wait_closed()
 
 
-async def test_idle_connections_are_closed_and_connections_limited(database_url: str) -> None:
-    rig = await make_rig(database_url, idle_timeout_seconds=0.2, max_connections=1)
+async def closed_by_gateway(reader: asyncio.StreamReader) -> None:
+    async with asyncio.timeout(30):
+        assert await reader.read() == b""
+
+
+async def with_rig(database_url: str, test: Callable[[Rig, Station], Any], **settings: Any
+                   ) -> None:
+    rig = await make_rig(database_url, **settings)
+    air = new_station("air")
+    await register(rig.url, [air])
+    rig.registry.replace([air])
     rig.start_pipeline()
     try:
-        reader1, writer1 = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
-        await wait_for(lambda: rig.metric("envmon_hj212_connections") == 1, "connected")
-        reader2, writer2 = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
-        async with asyncio.timeout(30):
-            assert await reader2.read() == b""  # refused: over max_connections
-            assert await reader1.read() == b""  # closed after the idle timeout
-        assert rig.metric("envmon_hj212_connections_refused_total") == 1
-        assert rig.metric("envmon_hj212_idle_closed_total") == 1
-        writer1.close()
-        writer2.close()
+        await test(rig, air)
     finally:
         await rig.gateway.close()
         rig.stop.set()
         assert rig.task is not None
         await rig.task
+
+
+async def logger(rig: Rig, air: Station, hour: int
+                 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A logger's connection that sent one good packet and got its answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+    writer.write(encode_data_packet(air.mn or "", PW, "2061", "22", T0 + timedelta(hours=hour),
+                                    {"pm25": 20.0}))
+    await writer.drain()
+    await read_answers(reader, 1)
+    return reader, writer
+
+
+def closed(rig: Rig, cause: str) -> float:
+    return rig.metric("envmon_hj212_connections_closed_total", cause=cause)
+
+
+async def test_full_gateway_evicts_silent_connections_not_loggers(database_url: str) -> None:
+    """Issue 13 item 4: idle connections cannot lock loggers out. At the cap the oldest
+    connection that never sent a packet passing the MN/PW check makes room; loggers'
+    connections (also one that only sent a status packet, CN 2021) are never evicted: a new
+    connection is refused instead."""
+
+    async def test(rig: Rig, air: Station) -> None:
+        writers = []
+        writers.append((await logger(rig, air, 0))[1])
+        silent, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        writers.append(writer)
+        _, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        writers.append(writer)
+        writer.write(encode_frame(f"QN=1;ST=22;CN=2021;PW={PW};MN={air.mn};Flag=5;"
+                                  "CP=&&DataTime=20260301080000;SB1-RS=1&&"))
+        await wait_for(lambda: rig.metric("envmon_ingest_rejected_total",
+                                          reason="hj212_unknown_cn") == 1, "status packet")
+        assert rig.metric("envmon_hj212_connections") == 3
+        writers.append((await logger(rig, air, 1))[1])  # full: the silent one makes room
+        await closed_by_gateway(silent)
+        assert closed(rig, "evicted") == 1
+        late, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        writers.append(writer)
+        await closed_by_gateway(late)  # full of loggers
+        assert rig.metric("envmon_hj212_connections_refused_total") == 1
+        assert closed(rig, "evicted") == 1
+        for writer in writers:
+            writer.close()
+
+    await with_rig(database_url, test, max_connections=3)
+
+
+async def test_time_limits(database_url: str) -> None:
+    """No good packet within first_packet_timeout, a packet not finished within
+    packet_timeout (slow loris), no good packet for idle_timeout: closed, each counted."""
+
+    async def test(rig: Rig, air: Station) -> None:
+        reader, writer = await logger(rig, air, 0)
+        await closed_by_gateway(reader)
+        writer.close()
+        assert closed(rig, "idle") == 1
+        silent, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        await closed_by_gateway(silent)
+        writer.close()
+        assert closed(rig, "first_packet") == 1
+        slow, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        local = writer.get_extra_info("sockname")
+        writer.write(b"##0428QN=2026030109000")  # and then nothing
+        await writer.drain()
+        await closed_by_gateway(slow)
+        writer.close()
+        assert closed(rig, "packet_timeout") == 1
+        await wait_for(lambda: rig.pipeline.idle, "committed")
+        letters = await dead_letters(rig.url, f"tcp://{local[0]}:{local[1]}")
+        assert [(r, p) for r, _, p in letters] == [("hj212_framing", b"##0428QN=2026030109000")]
+
+    await with_rig(database_url, test, first_packet_timeout_seconds=2.0,
+                   packet_timeout_seconds=0.3, idle_timeout_seconds=0.5)
+
+
+async def test_a_steady_upload_cut_mid_packet_is_not_a_slow_packet(database_url: str) -> None:
+    """Each chunk ends inside a packet, for longer than packet_timeout in all: the timeout is
+    per packet, so the logger's connection stays open and every packet is answered."""
+
+    async def test(rig: Rig, air: Station) -> None:
+        packets = [encode_data_packet(air.mn or "", PW, "2061", "22", T0 + timedelta(hours=h),
+                                      {"pm25": 20.0 + h}, qn=f"2026030109{h:05d}00")
+                   for h in range(12)]
+        stream = b"".join(packets)
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        step = len(packets[0]) - 7  # (all the same length) no cut lands between two packets
+        for i in range(0, len(stream), step):
+            writer.write(stream[i:i + step])
+            await writer.drain()
+            await asyncio.sleep(0.1)  # 12 packets over ~1.3 s > packet_timeout 0.3 s
+        assert len(await read_answers(reader, len(packets))) == len(packets)
+        assert closed(rig, "packet_timeout") == 0
+        writer.close()
+
+    await with_rig(database_url, test, packet_timeout_seconds=0.3)
 
 
 async def test_unit_overrides_from_the_database(rig: Rig) -> None:
@@ -393,3 +494,48 @@ async def test_same_packets_over_mqtt_give_the_same_rows(rig: Rig, mqtt_broker: 
     mqtt_rows = await stored(rig.url, [mqtt_station.station_id])
     assert tcp_rows == tcp.rows and strip(mqtt_rows) == strip(tcp_rows)
     assert rig.metric("envmon_ingest_revisions_total") == 0
+
+
+async def test_gateway_dead_letters_replay(rig: Rig) -> None:
+    """Issue 11: rows the gateway writes (transport hj212-tcp) replay as HJ 212 packets. An
+    unregistered logger's packets, and a split packet with an item not stored (its row holds
+    both parts), are stored once the cause is fixed."""
+    air, stranger = new_station("air"), new_station("air")
+    await register(rig.url, [air])
+    rig.registry.replace([air])
+    rig.start_pipeline()
+    unknown_mn = encode_data_packet(stranger.mn or "", PW, "2061", "22", T0, {"pm25": 41.0})
+    split = [encode_data_packet(air.mn or "", PW, "2061", "22", T0, values, pnum=2, pno=pno,
+                                qn=f"2026030109000000{pno}")
+             for pno, values in ((1, {"pm25": 33.0}), (2, {"a34002": 2_000_000.0}))]
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+    local = writer.get_extra_info("sockname")
+    writer.write(unknown_mn + b"".join(split))
+    await writer.drain()
+    await read_answers(reader, 2)  # the split packet's parts (pm10 kept in a dead letter)
+    writer.close()
+    await writer.wait_closed()
+    await wait_for(lambda: rig.pipeline.idle, "committed")
+    topic = f"tcp://{local[0]}:{local[1]}"
+    assert [(r, p) for r, _, p in await dead_letters(rig.url, topic)] == [
+        ("unknown_station", unknown_mn), ("out_of_range", b"".join(split))]
+
+    async with await psycopg.AsyncConnection.connect(rig.url) as conn:
+        await upsert_stations(conn, [stranger])  # the cause of the first is fixed
+        await conn.execute("INSERT INTO hj212_unit_overrides (station_id, code, unit)"
+                           " VALUES (%s, 'a34002', 'ng/m3')", (air.station_id,))  # and the second
+        await conn.commit()
+        registry = StationRegistry()
+        await registry.refresh(conn)
+        decoders, _ = station_decoders(registry)
+        router = Router("envmon", registry, 1 << 20, decoders)
+        async with conn.transaction():
+            rows = [r for r in await dead_letter.select(conn, lock=True, limit=10_000)
+                    if r.topic == topic]
+            assert {r.transport for r in rows} == {HJ212_TCP}
+            result = await dead_letter.replay(conn, router, rows)
+    assert (result.replayed, result.still_rejected) == (2, 0)
+    assert await stored(rig.url, [stranger.station_id]) == {
+        (stranger.station_id, "pm25", "hour", "2026-03-01T00:00:00+00:00", 41.0)}
+    assert {(p, v) for _, p, _, _, v in await stored(rig.url, [air.station_id])} == {
+        ("pm25", 33.0), ("pm10", 2000.0)}

@@ -91,3 +91,25 @@ def test_expired_parts_come_back_as_dead_letters() -> None:
     assert len(later) == 2
     [(raw, rejection)] = later.dead_letters
     assert (raw, rejection.reason, rejection.station_id) == (part, "hj212_incomplete", "air1")
+
+
+def test_a_stored_split_packet_decodes_again() -> None:
+    """The dead-letter row of a reassembled group holds its parts one after the other (each
+    ending in CR LF, though MQTT parts may come without); replayed by topic it decodes to the
+    group's readings, and a missing part is said."""
+    parts = [encode_data_packet(AIR.mn or "", "123456", "2061", "22", datetime(2026, 3, 1, 8),
+                                values, qn=f"2026030109000000{pno}", pnum=2, pno=pno)
+             for pno, values in ((1, {"pm25": 35.0}), (2, {"a34002": 2_000_000.0}))]
+    reassembler = Reassembler()
+    assert decode_mqtt_payload("air1", parts[0].removesuffix(b"\r\n"), REGISTRY,
+                               reassembler) == []
+    second = decode_mqtt_payload("air1", parts[1].removesuffix(b"\r\n"), REGISTRY, reassembler)
+    assert [(r.parameter, r.value) for r in second] == [("pm25", 35.0)]
+    [(stored, note)] = second.dead_letters  # pm10 in ng/m3 without the unit override
+    assert note.reason == "out_of_range" and stored == b"".join(parts)
+    fixed = decode_mqtt_payload("air1", stored, REGISTRY, Reassembler(),
+                                units={"air1": {"a34002": "ng/m3"}})
+    assert {(r.parameter, r.value) for r in fixed} == {("pm25", 35.0), ("pm10", 2000.0)}
+    with pytest.raises(Rejection) as caught:
+        decode_mqtt_payload("air1", parts[0] + parts[0], REGISTRY, Reassembler())
+    assert caught.value.reason == "hj212_incomplete"

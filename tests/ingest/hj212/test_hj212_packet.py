@@ -65,6 +65,29 @@ def test_lower_case_crc_and_missing_crlf_are_accepted() -> None:
     assert parse_packet(raw).cn == "2061"
 
 
+@pytest.mark.parametrize(
+    ("ending", "reason"),
+    [  # 表2: the trailer is CR LF; issue 13 item 6: a wrong ending is framing, not a CRC error
+        (b"\r\n", None),
+        (b"", None),  # MQTT payloads may leave it out
+        (b"\n", "hj212_framing"),  # LF only
+        (b"\r", "hj212_framing"),
+        (b"\r\n\r\n", "hj212_framing"),  # padded after CR LF
+        (b"\r\n  ", "hj212_framing"),
+        (b"\r\n\x00\x00", "hj212_framing"),
+        (b" \r\n", "hj212_framing"),
+    ],
+)
+def test_packet_ending(ending: bytes, reason: str | None) -> None:
+    raw = AIR_HOUR.raw[:-2] + ending  # the CRC itself is right
+    if reason is None:
+        assert parse_packet(raw).cn == "2061"
+        return
+    with pytest.raises(Rejection) as caught:
+        parse_packet(raw)
+    assert caught.value.reason == reason
+
+
 def _frame(segment: str) -> bytes:
     return encode_frame(segment)
 

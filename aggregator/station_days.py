@@ -291,15 +291,21 @@ async def _store_excluded(
             )
 
 
+def _readings_span(row: Row) -> tuple[datetime, datetime]:
+    """The readings a station row is computed from: its month, its day, or its hour and the
+    day before (moving averages)."""
+    if "month" in row:
+        return tables.day_start(row["month"]), tables.day_start(tables.next_month(row["month"]))
+    if "day" in row:
+        return tables.day_start(row["day"]), tables.day_end(row["day"])
+    return tables.day_start(standards.beijing_day(row["ts"]) - DAY), row["ts"] + tables.HOUR
+
+
 def _station_reason(conn: AsyncConnection[Any]) -> Any:
     """Why a station indicator changed: readings received or revised after it was computed."""
 
     async def reason(row: Row, previous: datetime) -> str:
-        if "day" in row:
-            lo, hi = tables.day_start(row["day"]), tables.day_end(row["day"])
-        else:
-            lo = tables.day_start(standards.beijing_day(row["ts"]) - DAY)
-            hi = row["ts"] + tables.HOUR
+        lo, hi = _readings_span(row)
         cur = await conn.execute(
             "SELECT (SELECT count(*) FROM readings WHERE station_id = %(s)s AND ts >= %(lo)s"
             "        AND ts < %(hi)s AND received_at > %(prev)s),"

@@ -10,8 +10,13 @@ Protocol (the ``seq`` column of envmon/migrations/0001_core.sql):
 2. the recomputation runs in its own transaction and ends with ``finish``: it deletes the
    marks *whose seq is still the one read* and the leases. A reading committed meanwhile
    changed ``seq``, so its mark survives and the day is recomputed again.
-3. a worker that dies leaves its leases behind; they expire after ``lease_seconds`` and the
-   days are claimed again. A transient database error releases the leases at once.
+3. a worker that dies leaves its leases behind. A lease records the server process of the
+   connection that took it (``backend_pid``, ``backend_start``); once that process is gone
+   from ``pg_stat_activity`` (the worker was killed, its connection dropped) the lease is dead
+   and the next claim by any worker takes the days at once. A lease also expires after
+   ``lease_seconds`` (a holder hung while connected). A transient database error releases the
+   leases at once. (Needs session-level connections: a transaction-pooling proxy between the
+   aggregator and PostgreSQL would make the holder's process meaningless.)
 
 Two workers racing on a claim can, rarely, both take a day: they compute the same values
 (regions are serialised by advisory locks), so it costs time, never correctness.
@@ -33,12 +38,18 @@ _CLAIM = (
     " SELECT d.station_id, d.day, d.seq, d.marked_at FROM dirty_days d"
     " WHERE {where} AND NOT EXISTS (SELECT 1 FROM dirty_claims k"
     "  WHERE k.station_id = d.station_id AND k.day = d.day"
-    "  AND k.claimed_at > now() - make_interval(secs => %(lease)s))"
+    "  AND k.claimed_at > now() - make_interval(secs => %(lease)s)"
+    "  AND (k.backend_pid IS NULL OR EXISTS (SELECT 1 FROM pg_stat_activity a"
+    "   WHERE a.pid = k.backend_pid"
+    "   AND (a.backend_start IS NULL OR a.backend_start = k.backend_start))))"
     " ORDER BY d.day DESC, d.station_id {limit} FOR UPDATE OF d SKIP LOCKED),"
-    " lease AS (INSERT INTO dirty_claims (station_id, day, seq)"
-    "  SELECT station_id, day, seq FROM c ORDER BY station_id, day"
+    " me AS (SELECT pg_backend_pid() AS pid, (SELECT backend_start FROM pg_stat_activity"
+    "  WHERE pid = pg_backend_pid()) AS started),"
+    " lease AS (INSERT INTO dirty_claims (station_id, day, seq, backend_pid, backend_start)"
+    "  SELECT station_id, day, seq, me.pid, me.started FROM c, me ORDER BY station_id, day"
     "  ON CONFLICT (station_id, day) DO UPDATE"
-    "  SET seq = EXCLUDED.seq, claimed_at = now())"
+    "  SET seq = EXCLUDED.seq, claimed_at = now(), backend_pid = EXCLUDED.backend_pid,"
+    "  backend_start = EXCLUDED.backend_start)"
     " SELECT station_id, day, seq, marked_at FROM c"
 )
 

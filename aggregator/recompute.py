@@ -7,8 +7,9 @@ savepoint: a few attempts for a batch of thousands, not one per station-day) and
 ``failed_days`` with their error. Every attempt of a batch writes with the same ``now``, so a
 value an earlier attempt wrote is not taken for a published one (``revisions.published``).
 
-Period figures are computed last, after the batch's own marks are gone, and only for
-periods none of whose days is still queued (``regions.recompute_periods``).
+Period figures (air region months and years, water section months) are computed last, after
+the batch's own marks are gone, and only for periods none of whose days is still queued
+(``recompute_periods``).
 """
 
 from __future__ import annotations
@@ -111,6 +112,14 @@ async def recompute(
     return await _station_and_regions(conn, batch, now or datetime.now(UTC))
 
 
+async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncStats:
+    """The queued figures over periods (air region months and years, water section months)
+    none of whose days is still queued (caller's transaction)."""
+    stats = await regions.recompute_periods(conn, now)
+    stats.add(await station_days.recompute_water_months(conn, now))
+    return stats
+
+
 def _subset(loaded: Loaded, days: Sequence[queue.DirtyDay]) -> Loaded:
     """The part of a batch's readings a subset of its days needs (no second read)."""
     dirty: dict[str, list[date]] = defaultdict(list)
@@ -135,7 +144,7 @@ async def _station_and_regions(
     station_days.air_reports(
         {sid: (set(dirty[sid]), grids) for sid, grids in known.items() if grids}, rows)
     stats.add(await station_days.store(conn, dirty, rows, now))
-    stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
+    await station_days.mark_water_months(conn, infos, dirty)
     region_days: dict[regions.Region, set[date]] = defaultdict(set)
     for sid, days in dirty.items():
         info = infos[sid]
@@ -216,7 +225,7 @@ async def run_batch(
     days = claimed.days
     if not days:
         async with conn.transaction():
-            stats = await regions.recompute_periods(conn, datetime.now(UTC))
+            stats = await recompute_periods(conn, datetime.now(UTC))
         return BatchResult(0, stats) if stats.inserted or stats.updated else None
     try:
         loaded = claimed.loaded
@@ -243,7 +252,7 @@ async def run_batch(
             await queue.fail(conn, failed)
             await queue.finish(conn, days)
             if periods_now:
-                stats.add(await regions.recompute_periods(conn, now))
+                stats.add(await recompute_periods(conn, now))
     except Exception:
         with contextlib.suppress(Exception):
             await queue.release(conn, days)

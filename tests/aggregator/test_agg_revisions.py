@@ -85,3 +85,21 @@ async def test_first_computation_around_a_failing_day_records_no_revision(
                        " 'agg-city-bs' AND county = '' AND period = 'month'") == [(4,)]
     await db_conn.execute("DELETE FROM failed_days WHERE station_id = 'agg-bs-noise'")
     await db_conn.commit()
+
+
+async def test_water_month_drained_over_several_batches_is_computed_once(
+    db_conn: AsyncConnection[Any],
+) -> None:
+    """History of a section drained newest first in batches of two days: the month's class
+    waits until none of its days is queued, instead of being published from the newest
+    days and then 'revised' by the older ones (a simulated year showed one per section)."""
+    await add_stations(db_conn, [Station("agg-rw2", "water", "RW2", "agg-city-rw2",
+                                         water_target_class=3, water_body="river")])
+    days = [MONTH + timedelta(days=10 + i) for i in range(4)]
+    await write(db_conn, [r for i, d in enumerate(days) for r in water_day("agg-rw2", d,
+                                                                          1 + i / 10)])
+    assert await drain(db_conn, 2) == 4
+    assert await fetch(db_conn, "SELECT n_days FROM water_station_monthly"
+                       " WHERE station_id = 'agg-rw2'") == [(4,)]
+    assert await fetch(db_conn, "SELECT count(*) FROM indicator_revisions"
+                       " WHERE key->>'station_id' = 'agg-rw2'") == [(0,)]

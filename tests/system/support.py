@@ -119,13 +119,19 @@ def backend_of(url: str) -> StorageSettings:
     return StorageSettings(backend="timescale" if row and row[0] else "plain")
 
 
+async def database_like(url: str, prefix: str) -> str:
+    """A new database migrated with the storage layout of ``url``."""
+    new = create_database(prefix)
+    async with await db.connect(new) as conn:
+        await db.migrate(conn, backend_of(url))
+    return new
+
+
 async def fresh_copy(source_url: str, stations: list[str]) -> str:
     """A new migrated database holding the stations and all their readings (the readings'
     days marked dirty as the ingest writer marks them) and no indicator at all."""
-    url = create_database("envmon_system_fresh")
+    url = await database_like(source_url, "envmon_system_fresh")
     layout = backend_of(source_url)
-    async with await db.connect(url) as conn:
-        await db.migrate(conn, layout)
     columns = "station_id, parameter, interval, ts, value, flag, source, received_at"
     with psycopg.connect(source_url) as src, psycopg.connect(url) as dst:
         station_cols = ", ".join(r[0] for r in src.execute(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -38,7 +38,14 @@ from simulators.station import Cadence
 from simulators.stream import Run, Scenario, documents
 from simulators.tcp import Hj212TcpSink
 from tests.conftest import REPO, Broker, drop_database, free_port
-from tests.system.support import INDICATORS, Command, fresh_copy, run_once, snapshot
+from tests.system.support import (
+    INDICATORS,
+    Command,
+    database_like,
+    fresh_copy,
+    run_once,
+    snapshot,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 
@@ -170,9 +177,19 @@ async def reports(url: str) -> dict[str, Any]:
     return out
 
 
+@pytest.fixture
+async def city_db(database_url: str) -> AsyncIterator[str]:
+    """A database of its own, laid out like the session's: what other tests leave behind
+    (queued days, stations that cannot be computed) must not reach this run's logs."""
+    url = await database_like(database_url, "envmon_system")
+    yield url
+    drop_database(url)
+
+
 async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
-    database_url: str, mqtt_broker: Broker
+    city_db: str, mqtt_broker: Broker
 ) -> None:
+    database_url = city_db
     async with await db.connect(database_url) as conn:
         await upsert_stations(conn, STATIONS)
         await conn.execute("NOTIFY envmon_stations")

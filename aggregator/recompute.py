@@ -194,11 +194,13 @@ class Claimed:
 
 
 async def claim(
-    conn: AsyncConnection[Any], limit: int, lease_seconds: float, *, read: bool = False
+    conn: AsyncConnection[Any], limit: int, lease_seconds: float, *, read: bool = False,
+    holder: int | None = None,
 ) -> Claimed:
     """Lease about ``limit`` dirty station-days; with ``read`` also read their readings (on
-    a second connection while another batch computes: PostgreSQL scans meanwhile)."""
-    days = await queue.claim(conn, limit, lease_seconds=lease_seconds)
+    a second connection while another batch computes: PostgreSQL scans meanwhile; the lease
+    is then recorded for ``holder``, the worker's main connection)."""
+    days = await queue.claim(conn, limit, lease_seconds=lease_seconds, holder=holder)
     if not read or not days:
         return Claimed(days)
     try:

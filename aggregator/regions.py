@@ -156,7 +156,9 @@ async def recompute_air(
     """Recompute the hourly and daily air indicators of the given region-days (a few
     queries for all regions: a batch of history touches every region on every day)."""
     stats = SyncStats()
-    await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items() for d in ds))
+    # the hours of the day after each day are rewritten too (hour_days below): lock them
+    await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items()
+                       for d in ds | {d + DAY for d in ds}))
     members = await _region_stations(conn, region_days)
     all_days = [d for ds in region_days.values() for d in ds]
     daily_means = await _daily_means(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -87,3 +87,27 @@ async def test_period_figures_wait_for_the_days_still_queued(
     assert await fetch(db_conn, "SELECT count(*) FROM indicator_revisions"
                        " WHERE indicator = 'air_region_period'"
                        " AND key->>'city' = 'agg-city-lp'") == [(0,)]
+
+
+async def test_workers_never_hold_neighbouring_days_of_a_station(
+    database_url: str, db_conn: AsyncConnection[Any],
+) -> None:
+    """Computing day D also rewrites the hours of D+1 (their moving averages look back into
+    D) from the readings read at the start: a second worker computing D+1 meanwhile from
+    fresher readings could be overwritten by the first. So a worker does not take a day next
+    to one another worker holds; the same worker (its read-ahead connection) may."""
+    await add_stations(db_conn, [Station("agg-ln1", "air", "LN1", "agg-city-ln", "")])
+    days = [DAY + timedelta(days=i) for i in range(4)]  # D .. D+3
+    await write(db_conn, [r for d in days for r in air_day("agg-ln1", d, 30)])
+    async with await db.connect(database_url) as a, await db.connect(database_url) as b, \
+            await db.connect(database_url) as a_ahead:
+        mine = await queue.claim(a, 1, whole_days=False)
+        assert [d.day for d in mine] == [days[3]]
+        theirs = await queue.claim(b, 10)
+        assert [d.day for d in theirs] == [days[1], days[0]]  # not days[2], next to mine
+        await queue.release(b, theirs)
+        ahead = await queue.claim(a_ahead, 10, holder=a.info.backend_pid)
+        assert [d.day for d in ahead] == [days[2], days[1], days[0]]
+        await queue.release(a_ahead, ahead)
+        await queue.release(a, mine)
+    assert await drain(db_conn) == 4

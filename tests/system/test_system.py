@@ -4,7 +4,7 @@ The Pingliang station set, simulated with the simulators' own models and fault m
 delivered day by day (a month end and a year end included) through a real Mosquitto into a
 real ``envmon ingest`` — JSON for most stations, HJ 212 over MQTT for some, HJ 212 over TCP
 through ``envmon hj212-gateway`` for others, 5-minute data for a couple — while ``envmon
-aggregate`` keeps the indicators current (and is killed and restarted once). Late history
+aggregate`` keeps the indicators current (two workers; one is killed and restarted). Late history
 uploads, resends and revised or re-flagged values land in the previous month.
 
 At the end every indicator table must equal, row for row, what ``envmon aggregate --once``
@@ -202,6 +202,10 @@ async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
                        "--rate", "5000", "--burst", "5000"], env, "gateway").start()
     aggregator = Command(["aggregate"], {**env, "ENVMON_AGGREGATOR__POLL_SECONDS": "1"},
                          "aggregator").start()
+    # a second worker, as a city scales out, with small batches so that the two interleave
+    second = Command(["aggregate"], {**env, "ENVMON_AGGREGATOR__POLL_SECONDS": "1",
+                                     "ENVMON_AGGREGATOR__BATCH_SIZE": "30"},
+                     "aggregator-2").start()
     plan = merged(by_day(Run(scenario(JSON, faults=FAULTS))),
                   by_day(Run(scenario(MINUTE, faults=FAULTS,
                                       cadence=Cadence(minute_interval=5, hourly=False)))),
@@ -231,7 +235,7 @@ async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
         until(lambda: settled(database_url), "the aggregator caught up")
         assert scalar(database_url, "SELECT count(*) FROM failed_days WHERE station_id"
                       " = ANY(%s)", IDS) == 0
-        for proc in (aggregator, gateway, ingest):
+        for proc in (aggregator, second, gateway, ingest):
             assert proc.stop() == 0, proc.log_text()[-3000:]
             assert proc.bad_log_lines() == [], proc.name
 
@@ -265,13 +269,13 @@ async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
             kept, recomputed = snapshot(database_url, table, scope), snapshot(fresh, table, scope)
             assert recomputed, f"{table}: nothing computed"
             if kept != recomputed:
-                only_kept = sorted(set(kept) - set(recomputed))[:3]
-                only_fresh = sorted(set(recomputed) - set(kept))[:3]
+                only_kept = [r for r in kept if r not in recomputed][:3]
+                only_fresh = [r for r in recomputed if r not in kept][:3]
                 differing[table] = (len(kept), len(recomputed), only_kept, only_fresh)
         assert differing == {}
         assert await reports(database_url) == await reports(fresh)
     finally:
-        for proc in (aggregator, gateway, ingest):
+        for proc in (aggregator, second, gateway, ingest):
             if proc.proc is not None and proc.proc.poll() is None:
                 proc.kill()
         if fresh is not None:

@@ -211,9 +211,14 @@ def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) ->
 def _noise(
     info: StationInfo, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows
 ) -> None:
+    by_day: dict[date, list[HourlyValue]] = defaultdict(list)
+    for h in hours:  # a day needs its own hours, and the next morning when its night does
+        by_day[standards.beijing_day(h.ts)].append(h)
     for day in sorted(dirty):
+        day_hours = by_day.get(day, []) + by_day.get(day + DAY, [])
         out.noise_daily.append(
-            {"station_id": info.station_id, "day": day, **noise.station_day(info, hours, day)}
+            {"station_id": info.station_id, "day": day,
+             **noise.station_day(info, day_hours, day)}
         )
 
 

@@ -23,7 +23,8 @@ def table_rows() -> list[tuple[list[str], list[str]]]:
     rows = []
     for line in table.splitlines()[2:]:
         names_cell, default_cell = (c.strip() for c in line.strip("|").split("|")[:2])
-        tokens = re.findall(r"`([^`]+)`", names_cell)
+        # "(`…__TOKEN_FILE`)": another way to give the same setting, no default of its own
+        tokens = re.findall(r"`([^`]+)`", re.sub(r"\([^)]*\)", "", names_cell))
         first, names = tokens[0], []
         for token in tokens:
             if token.startswith("…"):  # "…__PORT": the first name with its tail replaced

@@ -215,7 +215,7 @@ async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
     fresh = None
     try:
         target = MqttTarget(host=mqtt_broker.host, port=mqtt_broker.port, tls=False)
-        sink = Hj212TcpSink("127.0.0.1", gateway_port, quiet_seconds=0.3)
+        sink = Hj212TcpSink("127.0.0.1", gateway_port, answer_timeout=1.0, retries=1)
         published = 0
         async with Publisher(target, window=2000) as publisher:
             for i, messages in plan:

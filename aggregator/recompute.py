@@ -164,7 +164,7 @@ async def _isolate(
     station-days that fail on their own (k failures among n days: about 2 k log2 n attempts)."""
     stats = SyncStats()
     failed: list[tuple[queue.DirtyDay, str]] = []
-    ordered = sorted(days, key=lambda d: (d.day, d.station_id))  # halves of whole days
+    ordered = sorted(days, key=lambda d: (d.day, d.station_id))  # a day's stations together
     pending = [ordered[: len(ordered) // 2], ordered[len(ordered) // 2 :]]
     while pending:
         part = pending.pop(0)

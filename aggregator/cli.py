@@ -8,6 +8,7 @@ import signal
 import click
 
 from aggregator import queue, service
+from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
 from envmon.health import HealthServer
@@ -17,7 +18,7 @@ from envmon.health import HealthServer
 @click.option("--once", is_flag=True, help="Drain the dirty-day queue, then exit.")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=None,
               help="Station-days recomputed per transaction  [default: the [aggregator]"
-                   " batch_size setting, 10000]")
+                   f" batch_size setting, {AggregatorSettings().batch_size}]")
 @click.option("--retry-failed", is_flag=True,
               help="First put the station-days in failed_days back into the queue.")
 def aggregate(once: bool, batch_size: int | None, retry_failed: bool) -> None:

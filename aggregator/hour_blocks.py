@@ -35,7 +35,7 @@ from aggregator.pg_arrays import (
     timestamptz_field,
     use_numpy,
 )
-from aggregator.revisions import SyncStats, log_revisions
+from aggregator.revisions import SyncStats, log_revisions, published
 
 Array = np.ndarray[Any, Any]
 HOURS = 24
@@ -234,7 +234,7 @@ async def sync_blocks(
                 stats.updated += old is not None
                 writes.append(hit)
             if old is not None:
-                found = await _revisions(table, key, day, old, new, reason)
+                found = await _revisions(table, key, day, old, new, reason, now)
                 stats.revised += bool(found)
                 revisions += found
     await _write(conn, table, writes, deletes, now)
@@ -244,16 +244,17 @@ async def sync_blocks(
 
 async def _revisions(
     table: BlockTable, key: tuple[str, ...], day: date, old: _Day, new: _Day | None,
-    reason: Reason,
+    reason: Reason, now: datetime,
 ) -> list[tuple[Any, ...]]:
-    """Revision entries of the hours of ``day`` that changed after they had ended."""
+    """Revision entries of the hours of ``day`` that changed after they had been published
+    (:func:`aggregator.revisions.published`)."""
     assert old.computed_at is not None
     out = []
     start = tables.day_start(day)
     for h in range(HOURS):
         ts = start + h * tables.HOUR
-        if old.computed_at < ts + tables.HOUR or not old.arrays[0][h]:
-            continue  # still running when computed, or no report then
+        if not published(old.computed_at, ts + tables.HOUR, now) or not old.arrays[0][h]:
+            continue  # still running when computed, never committed, or no report then
         before = hour_report(table, old.rules, old.arrays, h)
         after = (hour_report(table, new.rules, new.arrays, h)
                  if new and int(new.arrays[0][h]) & 1 else None)

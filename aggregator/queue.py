@@ -10,8 +10,13 @@ Protocol (the ``seq`` column of envmon/migrations/0001_core.sql):
 2. the recomputation runs in its own transaction and ends with ``finish``: it deletes the
    marks *whose seq is still the one read* and the leases. A reading committed meanwhile
    changed ``seq``, so its mark survives and the day is recomputed again.
-3. a worker that dies leaves its leases behind; they expire after ``lease_seconds`` and the
-   days are claimed again. A transient database error releases the leases at once.
+3. a worker that dies leaves its leases behind. A lease records the server process of the
+   connection that took it (``backend_pid``, ``backend_start``); once that process is gone
+   from ``pg_stat_activity`` (the worker was killed, its connection dropped) the lease is dead
+   and the next claim by any worker takes the days at once. A lease also expires after
+   ``lease_seconds`` (a holder hung while connected). A transient database error releases the
+   leases at once. (Needs session-level connections: a transaction-pooling proxy between the
+   aggregator and PostgreSQL would make the holder's process meaningless.)
 
 Two workers racing on a claim can, rarely, both take a day: they compute the same values
 (regions are serialised by advisory locks), so it costs time, never correctness.
@@ -28,17 +33,30 @@ from psycopg import AsyncConnection
 
 CHANNEL = "envmon_dirty"
 
+#: A day is free unless a live lease holds it, or holds the day before or after it for another
+#: worker: computing day D rewrites the hours of D+1 (their moving averages look back into D)
+#: from the readings read at the start, so two workers on neighbouring days of a station could
+#: overwrite fresher values with older ones.
 _CLAIM = (
-    "WITH c AS ("
+    "WITH me AS (SELECT COALESCE(%(holder)s, pg_backend_pid()) AS pid,"
+    "  (SELECT a.backend_start FROM pg_stat_activity a"
+    "   WHERE a.pid = COALESCE(%(holder)s, pg_backend_pid())) AS started),"
+    " c AS ("
     " SELECT d.station_id, d.day, d.seq, d.marked_at FROM dirty_days d"
     " WHERE {where} AND NOT EXISTS (SELECT 1 FROM dirty_claims k"
-    "  WHERE k.station_id = d.station_id AND k.day = d.day"
-    "  AND k.claimed_at > now() - make_interval(secs => %(lease)s))"
+    "  WHERE k.station_id = d.station_id AND k.day BETWEEN d.day - 1 AND d.day + 1"
+    "  AND (k.day = d.day OR k.backend_pid IS DISTINCT FROM COALESCE(%(holder)s,"
+    "   pg_backend_pid()))"
+    "  AND k.claimed_at > now() - make_interval(secs => %(lease)s)"
+    "  AND (k.backend_pid IS NULL OR EXISTS (SELECT 1 FROM pg_stat_activity a"
+    "   WHERE a.pid = k.backend_pid"
+    "   AND (a.backend_start IS NULL OR a.backend_start = k.backend_start))))"
     " ORDER BY d.day DESC, d.station_id {limit} FOR UPDATE OF d SKIP LOCKED),"
-    " lease AS (INSERT INTO dirty_claims (station_id, day, seq)"
-    "  SELECT station_id, day, seq FROM c ORDER BY station_id, day"
+    " lease AS (INSERT INTO dirty_claims (station_id, day, seq, backend_pid, backend_start)"
+    "  SELECT station_id, day, seq, me.pid, me.started FROM c, me ORDER BY station_id, day"
     "  ON CONFLICT (station_id, day) DO UPDATE"
-    "  SET seq = EXCLUDED.seq, claimed_at = now())"
+    "  SET seq = EXCLUDED.seq, claimed_at = now(), backend_pid = EXCLUDED.backend_pid,"
+    "  backend_start = EXCLUDED.backend_start)"
     " SELECT station_id, day, seq, marked_at FROM c"
 )
 
@@ -57,7 +75,7 @@ def _arrays(days: Sequence[DirtyDay]) -> tuple[list[str], list[date], list[int]]
 
 async def claim(
     conn: AsyncConnection[Any], limit: int, *, whole_days: bool = True,
-    lease_seconds: float = 300.0,
+    lease_seconds: float = 300.0, holder: int | None = None,
 ) -> list[DirtyDay]:
     """Lease about ``limit`` dirty station-days (commits its own short transaction).
 
@@ -65,17 +83,22 @@ async def claim(
     never stuck behind a backlog of imported history, and a batch covers whole region-days
     (a full batch is completed with the rest of its last day), so a region-day is computed
     once from all its stations instead of once per station.
+
+    ``holder``: the server process the lease is recorded for (default: this connection's);
+    a worker reading its next batch ahead on a second connection claims for its main one.
+    Claims are serialised (a short advisory lock), so that two workers claiming at once
+    cannot take neighbouring days of a station.
     """
+    params = {"limit": limit, "lease": lease_seconds, "holder": holder}
     async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('envmon.claim'))")
         cur = await conn.execute(
-            _CLAIM.format(where="TRUE", limit="LIMIT %(limit)s"),
-            {"limit": limit, "lease": lease_seconds},
-        )
+            _CLAIM.format(where="TRUE", limit="LIMIT %(limit)s"), params)
         claimed = [DirtyDay(*row) for row in await cur.fetchall()]
         if whole_days and len(claimed) == limit:
             cur = await conn.execute(
                 _CLAIM.format(where="d.day = %(day)s", limit=""),
-                {"day": min(d.day for d in claimed), "lease": lease_seconds},
+                {**params, "day": min(d.day for d in claimed)},
             )
             claimed += [DirtyDay(*row) for row in await cur.fetchall()]
     return claimed

@@ -2,8 +2,14 @@
 and period figures that depend on them, in one transaction that ends by removing the marks.
 
 A station-day that fails for a reason retrying cannot fix (bad station configuration, a bug)
-does not block the queue: the batch is redone one station-day at a time, each in a savepoint,
-and the failing ones go to ``failed_days`` with their error.
+does not block the queue: the failing ones are isolated by bisection (each half in a
+savepoint: a few attempts for a batch of thousands, not one per station-day) and go to
+``failed_days`` with their error. Every attempt of a batch writes with the same ``now``, so a
+value an earlier attempt wrote is not taken for a published one (``revisions.published``).
+
+Period figures (air region months and years, water section months) are computed last, after
+the batch's own marks are gone, and only for periods none of whose days is still queued
+(``recompute_periods``).
 """
 
 from __future__ import annotations
@@ -94,20 +100,35 @@ async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) ->
 
 
 async def recompute(
-    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], *, periods_now: bool = True,
-    loaded: Loaded | None = None,
+    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], *,
+    loaded: Loaded | None = None, now: datetime | None = None,
 ) -> SyncStats:
-    """Recompute the given station-days and their regions, and queue their period figures;
-    compute the queued period figures too when ``periods_now`` (caller's transaction).
-    ``loaded``: the days' readings when already read (``load``)."""
-    now = datetime.now(UTC)
+    """Recompute the given station-days and their regions, and queue their period figures
+    (caller's transaction). ``loaded``: the days' readings when already read (``load``);
+    ``now``: the batch's computation time."""
     batch = loaded or await load(conn, claimed)
-    stats = SyncStats()
-    if batch.dirty:
-        stats.add(await _station_and_regions(conn, batch, now))
-    if periods_now:
-        stats.add(await regions.recompute_periods(conn, now))
+    if not batch.dirty:
+        return SyncStats()
+    return await _station_and_regions(conn, batch, now or datetime.now(UTC))
+
+
+async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncStats:
+    """The queued figures over periods (air region months and years, water section months)
+    none of whose days is still queued (caller's transaction)."""
+    stats = await regions.recompute_periods(conn, now)
+    stats.add(await station_days.recompute_water_months(conn, now))
     return stats
+
+
+def _subset(loaded: Loaded, days: Sequence[queue.DirtyDay]) -> Loaded:
+    """The part of a batch's readings a subset of its days needs (no second read)."""
+    dirty: dict[str, list[date]] = defaultdict(list)
+    for item in days:
+        if item.station_id in loaded.dirty:
+            dirty[item.station_id].append(item.day)
+    return Loaded(dict(dirty), loaded.infos,
+                  {sid: station_days.windows(ds) for sid, ds in dirty.items()},
+                  {sid: r for sid, r in loaded.readings.items() if sid in dirty})
 
 
 async def _station_and_regions(
@@ -123,7 +144,7 @@ async def _station_and_regions(
     station_days.air_reports(
         {sid: (set(dirty[sid]), grids) for sid, grids in known.items() if grids}, rows)
     stats.add(await station_days.store(conn, dirty, rows, now))
-    stats.add(await station_days.store_water_monthly(conn, infos, dirty, now))
+    await station_days.mark_water_months(conn, infos, dirty)
     region_days: dict[regions.Region, set[date]] = defaultdict(set)
     for sid, days in dirty.items():
         info = infos[sid]
@@ -136,18 +157,29 @@ async def _station_and_regions(
     return stats
 
 
-async def _one_by_one(
-    conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay], periods_now: bool
+async def _isolate(
+    conn: AsyncConnection[Any], days: Sequence[queue.DirtyDay], loaded: Loaded, now: datetime,
 ) -> tuple[SyncStats, list[tuple[queue.DirtyDay, str]]]:
+    """Recompute a batch that failed as a whole: halves, each in a savepoint, down to the
+    station-days that fail on their own (k failures among n days: about 2 k log2 n attempts)."""
     stats = SyncStats()
-    failed = []
-    for item in claimed:
+    failed: list[tuple[queue.DirtyDay, str]] = []
+    ordered = sorted(days, key=lambda d: (d.day, d.station_id))  # a day's stations together
+    pending = [ordered[: len(ordered) // 2], ordered[len(ordered) // 2 :]]
+    while pending:
+        part = pending.pop(0)
+        if not part:
+            continue
         try:
             async with conn.transaction():
-                stats.add(await recompute(conn, [item], periods_now=periods_now))
+                stats.add(await recompute(conn, part, loaded=_subset(loaded, part), now=now))
         except Exception as exc:
             if db.is_transient(exc):
                 raise
+            if len(part) > 1:
+                pending[:0] = [part[: len(part) // 2], part[len(part) // 2 :]]
+                continue
+            item = part[0]
             log.exception("recomputing %s %s failed", item.station_id, item.day)
             failed.append((item, f"{type(exc).__name__}: {exc}"))
     return stats, failed
@@ -162,11 +194,13 @@ class Claimed:
 
 
 async def claim(
-    conn: AsyncConnection[Any], limit: int, lease_seconds: float, *, read: bool = False
+    conn: AsyncConnection[Any], limit: int, lease_seconds: float, *, read: bool = False,
+    holder: int | None = None,
 ) -> Claimed:
     """Lease about ``limit`` dirty station-days; with ``read`` also read their readings (on
-    a second connection while another batch computes: PostgreSQL scans meanwhile)."""
-    days = await queue.claim(conn, limit, lease_seconds=lease_seconds)
+    a second connection while another batch computes: PostgreSQL scans meanwhile; the lease
+    is then recorded for ``holder``, the worker's main connection)."""
+    days = await queue.claim(conn, limit, lease_seconds=lease_seconds, holder=holder)
     if not read or not days:
         return Claimed(days)
     try:
@@ -193,7 +227,7 @@ async def run_batch(
     days = claimed.days
     if not days:
         async with conn.transaction():
-            stats = await regions.recompute_periods(conn, datetime.now(UTC))
+            stats = await recompute_periods(conn, datetime.now(UTC))
         return BatchResult(0, stats) if stats.inserted or stats.updated else None
     try:
         loaded = claimed.loaded
@@ -205,19 +239,22 @@ async def run_batch(
             await queue.release(conn, later)
             days = [d for d in days if (d.station_id, d.day) not in loaded.deferred]
         periods_now = len(claimed.days) < limit and not later
+        now = datetime.now(UTC)
         async with conn.transaction():
             try:
                 async with conn.transaction():
-                    stats = await recompute(conn, days, periods_now=periods_now, loaded=loaded)
+                    stats = await recompute(conn, days, loaded=loaded, now=now)
                 failed: list[tuple[queue.DirtyDay, str]] = []
             except Exception as exc:
                 if db.is_transient(exc):
                     raise
-                log.warning("batch of %d station-days failed (%s); retrying one by one",
-                            len(days), exc)
-                stats, failed = await _one_by_one(conn, days, periods_now)
+                log.warning("batch of %d station-days failed (%s); isolating the failing"
+                            " ones", len(days), exc)
+                stats, failed = await _isolate(conn, days, loaded, now)
             await queue.fail(conn, failed)
             await queue.finish(conn, days)
+            if periods_now:
+                stats.add(await recompute_periods(conn, now))
     except Exception:
         with contextlib.suppress(Exception):
             await queue.release(conn, days)

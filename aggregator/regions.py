@@ -156,7 +156,9 @@ async def recompute_air(
     """Recompute the hourly and daily air indicators of the given region-days (a few
     queries for all regions: a batch of history touches every region on every day)."""
     stats = SyncStats()
-    await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items() for d in ds))
+    # the hours of the day after each day are rewritten too (hour_days below): lock them
+    await _lock(conn, (f"air:{r.label}:{d}" for r, ds in region_days.items()
+                       for d in ds | {d + DAY for d in ds}))
     members = await _region_stations(conn, region_days)
     all_days = [d for ds in region_days.values() for d in ds]
     daily_means = await _daily_means(
@@ -233,15 +235,27 @@ async def mark_periods(conn: AsyncConnection[Any], region_days: dict[Region, set
         )
 
 
+#: A queued period figure whose region still has a station-day of the period in the queue
+#: (being computed by another worker, left by a dead one, deferred) waits: a figure over
+#: partial data would be published and then revised.
+_TAKE_PERIODS = (
+    "DELETE FROM dirty_periods d USING (SELECT p.city, p.county, p.period, p.period_start"
+    "  FROM dirty_periods p WHERE NOT EXISTS (SELECT 1 FROM dirty_days q"
+    "   JOIN stations s ON s.station_id = q.station_id"
+    "   WHERE s.kind = 'air' AND s.city = p.city AND (p.county = '' OR s.county = p.county)"
+    "   AND q.day >= p.period_start AND q.day < p.period_start + CASE p.period"
+    "    WHEN 'month' THEN interval '1 month' ELSE interval '1 year' END)"
+    "  ORDER BY 1, 2, 3, 4 FOR UPDATE OF p SKIP LOCKED) c"
+    " WHERE (d.city, d.county, d.period, d.period_start)"
+    "  = (c.city, c.county, c.period, c.period_start)"
+    " RETURNING d.city, d.county, d.period, d.period_start"
+)
+
+
 async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncStats:
-    """Take the queued period figures (SKIP LOCKED) and recompute them from the daily rows."""
-    cur = await conn.execute(
-        "DELETE FROM dirty_periods d USING (SELECT city, county, period, period_start"
-        "  FROM dirty_periods ORDER BY 1, 2, 3, 4 FOR UPDATE SKIP LOCKED) c"
-        " WHERE (d.city, d.county, d.period, d.period_start)"
-        "  = (c.city, c.county, c.period, c.period_start)"
-        " RETURNING d.city, d.county, d.period, d.period_start"
-    )
+    """Take the queued period figures (SKIP LOCKED) none of whose days is still queued, and
+    recompute them from the daily rows (call it after the batch's own marks are removed)."""
+    cur = await conn.execute(_TAKE_PERIODS)
     wanted: dict[Region, set[tuple[str, date]]] = defaultdict(set)
     for city, county, period, start in await cur.fetchall():
         wanted[Region(city, county)].add((period, start))

@@ -70,6 +70,14 @@ def _same(old: Any, new: Any) -> bool:
     return bool(old == new)
 
 
+def published(computed_at: datetime, period_end: datetime, now: datetime) -> bool:
+    """Whether a stored value had been published: computed after its period ended, by an
+    earlier transaction. A value this batch wrote itself (same ``now``: an earlier part of a
+    batch isolating a failure, a neighbouring day of the same batch) was never visible, so
+    changing it is part of a first computation, not a revision."""
+    return computed_at >= period_end and computed_at != now
+
+
 def changes(table: IndicatorTable, old: Mapping[str, Any], new: Mapping[str, Any]) -> Row:
     """``{column: [old, new]}`` for the value columns that differ."""
     return {
@@ -117,14 +125,14 @@ async def sync_rows(
             continue
         else:
             stats.updated += 1
-            if old["computed_at"] >= table.period_end(old):
+            if published(old["computed_at"], table.period_end(old), now):
                 stats.revised += 1
                 why = await reason(row, old["computed_at"])
                 revisions.append(_revision(table, row, diff, why, old["computed_at"]))
         writes.append(row)
     for old in stored.values():  # rows whose data disappeared (e.g. readings now flagged)
         stats.deleted += 1
-        if old["computed_at"] >= table.period_end(old):
+        if published(old["computed_at"], table.period_end(old), now):
             stats.revised += 1
             diff = {c: [_plain(old[c]), None] for c in table.values}
             why = await reason(old, old["computed_at"])

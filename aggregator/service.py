@@ -58,7 +58,8 @@ async def drain(
             ahead = None
             if reader is not None and len(claimed.days) >= limit:
                 ahead = asyncio.ensure_future(
-                    claim(reader, batch_size, lease_seconds, read=True))
+                    claim(reader, batch_size, lease_seconds, read=True,
+                          holder=conn.info.backend_pid))
             result = await run_batch(conn, limit, lease_seconds, claimed)
             limit = batch_size
             if result is None:

@@ -211,9 +211,14 @@ def _water(info: StationInfo, hours: Sequence[HourlyValue], out: StationRows) ->
 def _noise(
     info: StationInfo, dirty: set[date], hours: Sequence[HourlyValue], out: StationRows
 ) -> None:
+    by_day: dict[date, list[HourlyValue]] = defaultdict(list)
+    for h in hours:  # a day needs its own hours, and the next morning when its night does
+        by_day[standards.beijing_day(h.ts)].append(h)
     for day in sorted(dirty):
+        day_hours = by_day.get(day, []) + by_day.get(day + DAY, [])
         out.noise_daily.append(
-            {"station_id": info.station_id, "day": day, **noise.station_day(info, hours, day)}
+            {"station_id": info.station_id, "day": day,
+             **noise.station_day(info, day_hours, day)}
         )
 
 
@@ -291,15 +296,21 @@ async def _store_excluded(
             )
 
 
+def _readings_span(row: Row) -> tuple[datetime, datetime]:
+    """The readings a station row is computed from: its month, its day, or its hour and the
+    day before (moving averages)."""
+    if "month" in row:
+        return tables.day_start(row["month"]), tables.day_start(tables.next_month(row["month"]))
+    if "day" in row:
+        return tables.day_start(row["day"]), tables.day_end(row["day"])
+    return tables.day_start(standards.beijing_day(row["ts"]) - DAY), row["ts"] + tables.HOUR
+
+
 def _station_reason(conn: AsyncConnection[Any]) -> Any:
     """Why a station indicator changed: readings received or revised after it was computed."""
 
     async def reason(row: Row, previous: datetime) -> str:
-        if "day" in row:
-            lo, hi = tables.day_start(row["day"]), tables.day_end(row["day"])
-        else:
-            lo = tables.day_start(standards.beijing_day(row["ts"]) - DAY)
-            hi = row["ts"] + tables.HOUR
+        lo, hi = _readings_span(row)
         cur = await conn.execute(
             "SELECT (SELECT count(*) FROM readings WHERE station_id = %(s)s AND ts >= %(lo)s"
             "        AND ts < %(hi)s AND received_at > %(prev)s),"
@@ -317,24 +328,53 @@ def _station_reason(conn: AsyncConnection[Any]) -> Any:
     return reason
 
 
-async def store_water_monthly(
-    conn: AsyncConnection[Any],
-    infos: Mapping[str, StationInfo],
+async def mark_water_months(
+    conn: AsyncConnection[Any], infos: Mapping[str, StationInfo],
     dirty: Mapping[str, Sequence[date]],
-    now: datetime,
-) -> SyncStats:
-    """Recompute the monthly class of the water sections whose days changed."""
+) -> None:
+    """Queue the monthly class of the water sections whose days changed
+    (``dirty_water_months``; computed by :func:`recompute_water_months`)."""
+    rows = sorted({(sid, date(d.year, d.month, 1)) for sid, days in dirty.items()
+                   if (info := infos.get(sid)) is not None and info.kind == "water"
+                   for d in days})
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO dirty_water_months (station_id, month) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING", rows)
+
+
+#: Like the air period figures (``regions.recompute_periods``): a month still having a day of
+#: the section in the queue waits for the batch that computes that day.
+_TAKE_WATER_MONTHS = (
+    "DELETE FROM dirty_water_months w USING (SELECT p.station_id, p.month"
+    "  FROM dirty_water_months p WHERE NOT EXISTS (SELECT 1 FROM dirty_days q"
+    "   WHERE q.station_id = p.station_id AND q.day >= p.month"
+    "   AND q.day < p.month + interval '1 month')"
+    "  ORDER BY 1, 2 FOR UPDATE OF p SKIP LOCKED) c"
+    " WHERE (w.station_id, w.month) = (c.station_id, c.month)"
+    " RETURNING w.station_id, w.month"
+)
+
+
+async def recompute_water_months(conn: AsyncConnection[Any], now: datetime) -> SyncStats:
+    """Take the queued water months none of whose days is still queued (SKIP LOCKED) and
+    grade them from the stored daily means (call it after the batch's marks are removed)."""
+    cur = await conn.execute(_TAKE_WATER_MONTHS)
+    months: dict[str, list[date]] = defaultdict(list)
+    for sid, month in await cur.fetchall():
+        months[sid].append(month)
+    infos = await load_station_info(conn, months)
     stats = SyncStats()
-    for sid, days in sorted(dirty.items()):
+    for sid, wanted in sorted(months.items()):
         info = infos.get(sid)
         if info is None or info.kind != "water":
             continue
-        months = sorted({date(d.year, d.month, 1) for d in days})
         async with conn.cursor() as cur:
             await cur.execute(
                 "SELECT date_trunc('month', day)::date, means FROM water_station_daily"
                 " WHERE station_id = %s AND date_trunc('month', day)::date = ANY(%s)",
-                (sid, months),
+                (sid, wanted),
             )
             by_month: dict[date, list[dict[str, float | None]]] = defaultdict(list)
             for month, means in await cur.fetchall():
@@ -346,7 +386,7 @@ async def store_water_monthly(
         ]
         stats.add(await sync_rows(
             conn, tables.WATER_STATION_MONTHLY,
-            sql.SQL("station_id = %s AND month = ANY(%s)"), (sid, months), rows,
+            sql.SQL("station_id = %s AND month = ANY(%s)"), (sid, wanted), rows,
             lambda r: True, _station_reason(conn), now,
         ))
     return stats

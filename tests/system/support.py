@@ -1,0 +1,173 @@
+"""Helpers of the system test: envmon commands as real processes, copying readings into a
+fresh database, and the indicator tables compared row for row."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from envmon import db, storage
+from envmon.settings import StorageSettings
+from tests.conftest import REPO, create_database, free_port
+
+#: Every indicator table and view, with the column naming its station or region; all rows
+#: of the scope are compared, every column but ``computed_at``.
+INDICATORS: dict[str, str] = {
+    "hourly_rollup": "station_id",
+    "excluded_readings": "station_id",
+    "air_station_hourly": "station_id",
+    "air_station_daily": "station_id",
+    "air_region_hourly": "city",
+    "air_region_daily": "city",
+    "air_city_daily": "city",
+    "air_region_period": "city",
+    "water_station_hourly": "station_id",
+    "water_station_daily": "station_id",
+    "water_station_monthly": "station_id",
+    "water_region_monthly": "city",
+    "noise_station_hourly": "station_id",
+    "noise_station_daily": "station_id",
+    "noise_region_daily": "city",
+}
+#: Log lines that must not appear: a traceback, an error, a failed batch or station-day.
+BAD_LOG = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|\bfailed\b")
+
+
+@dataclass
+class Command:
+    """``envmon ARGS`` as a subprocess (what an operator runs), its log in a file."""
+
+    args: list[str]
+    env: dict[str, str]
+    name: str
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    def start(self, ready: bool = True, timeout: float = 60) -> Command:
+        env = {**os.environ, **self.env, "ENVMON_METRICS_PORT": str(self.port)}
+        env.pop("ENVMON_CONFIG", None)
+        log = Path(f"/tmp/envmon-system-{os.getpid()}-{self.name}-{len(self.logs)}.log")
+        self.logs.append(log)
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "envmon", *self.args],
+                                         env=env, stdout=out, stderr=out, cwd=REPO)
+        deadline = time.monotonic() + timeout
+        while ready and self.http("/readyz")[0] != 200:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"{self.name} not ready: {self.log_text()[-3000:]}")
+            time.sleep(0.1)
+        return self
+
+    def http(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except OSError:
+            return 0, ""
+
+    def metric(self, name: str) -> float:
+        """Sum of a metric's samples."""
+        total = 0.0
+        for line in self.http("/metrics")[1].splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(60)
+
+    def stop(self) -> int:
+        return self.kill(signal.SIGTERM)
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+    def bad_log_lines(self) -> list[str]:
+        return [line for line in self.log_text().splitlines() if BAD_LOG.search(line)]
+
+
+def run_once(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """``envmon ARGS`` to completion; exit code and output."""
+    done = subprocess.run([sys.executable, "-m", "envmon", *args], cwd=REPO, check=False,
+                          env={**os.environ, **env}, capture_output=True, timeout=900)
+    return done.returncode, done.stdout.decode() + done.stderr.decode()
+
+
+def backend_of(url: str) -> StorageSettings:
+    """The storage layout of a database, for a fresh one laid out the same way."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
+                           ).fetchone()
+    return StorageSettings(backend="timescale" if row and row[0] else "plain")
+
+
+async def database_like(url: str, prefix: str) -> str:
+    """A new database migrated with the storage layout of ``url``."""
+    new = create_database(prefix)
+    async with await db.connect(new) as conn:
+        await db.migrate(conn, backend_of(url))
+    return new
+
+
+async def fresh_copy(source_url: str, stations: list[str]) -> str:
+    """A new migrated database holding the stations and all their readings (the readings'
+    days marked dirty as the ingest writer marks them) and no indicator at all."""
+    url = await database_like(source_url, "envmon_system_fresh")
+    layout = backend_of(source_url)
+    columns = "station_id, parameter, interval, ts, value, flag, source, received_at"
+    with psycopg.connect(source_url) as src, psycopg.connect(url) as dst:
+        station_cols = ", ".join(r[0] for r in src.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'stations'"
+            " AND table_schema = 'public' ORDER BY ordinal_position").fetchall())
+        months = [r[0] for r in src.execute(
+            "SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC')::date FROM readings"
+            " WHERE station_id = ANY(%s)", (stations,)).fetchall()]
+        if layout.backend == "plain":  # the plain layout needs its monthly partitions
+            async with await db.connect(url) as aconn:
+                await storage.ensure_partitions(aconn, months)
+                await aconn.commit()
+        for table, where in (("stations", "station_id = ANY(%s)"),
+                             ("readings", "station_id = ANY(%s)")):
+            picked = station_cols if table == "stations" else columns
+            with src.cursor().copy(
+                    f"COPY (SELECT {picked} FROM {table} WHERE {where}) TO STDOUT"  # noqa: S608
+                    " (FORMAT binary)", (stations,)) as out, dst.cursor().copy(
+                    f"COPY {table} ({picked}) FROM STDIN (FORMAT binary)") as into:
+                for block in out:
+                    into.write(block)
+        dst.execute("INSERT INTO dirty_days (station_id, day) SELECT DISTINCT station_id,"
+                    " (ts AT TIME ZONE 'Asia/Shanghai')::date FROM readings")
+    return url
+
+
+def snapshot(url: str, table: str, scope: list[str]) -> list[tuple[Any, ...]]:
+    """The rows of an indicator table in the scope, every column but computed_at, sorted."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        names = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s"
+            " AND table_schema = 'public' AND column_name <> 'computed_at'"
+            " ORDER BY ordinal_position", (table,)).fetchall()]
+        cols = ", ".join(names)
+        return conn.execute(
+            f"SELECT {cols} FROM {table} WHERE {INDICATORS[table]} = ANY(%s)"  # noqa: S608
+            f" ORDER BY {', '.join(str(i + 1) for i in range(len(names)))}", (scope,)
+        ).fetchall()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from envmon.cli import main
 from ingest.csv_import import CsvMapping, ParseStats, load_mapping, parse
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 REPO = Path(__file__).resolve().parents[2]
 BEIJING = REPO / "tests/data/beijing-prsa"  # the slice kept in the repository (README)
 

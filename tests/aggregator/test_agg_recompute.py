@@ -28,7 +28,7 @@ from tests.aggregator.agg_support import (
     write_and_drain,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 DAY = date(2025, 6, 1)
 POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
 

@@ -21,7 +21,7 @@ from tests.ingest.support import (
     unique,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 ids = unique("e2e")
 
 

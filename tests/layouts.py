@@ -82,3 +82,12 @@ async def compressed_chunks(conn: AsyncConnection[Any]) -> int:
     row = await cur.fetchone()
     await conn.commit()
     return int(row[0]) if row else 0
+
+
+def compress_database(url: str) -> int:
+    """:func:`compress_history` for synchronous tests (CLI runs)."""
+    async def _run() -> int:
+        async with await db.connect(url) as conn:
+            return await compress_history(conn)
+
+    return asyncio.run(_run())

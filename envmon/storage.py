@@ -6,15 +6,19 @@ Both layouts have the same columns and primary key, so every query gives the sam
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+import psycopg
 from psycopg import AsyncConnection, sql
 
 from envmon.settings import StorageSettings
 
 Backend = Literal["timescale", "plain"]
+
+log = logging.getLogger(__name__)
 
 READINGS_COLUMNS = """
     station_id   text NOT NULL,
@@ -64,13 +68,44 @@ def timescale_ddl(settings: StorageSettings) -> list[str]:
 
 
 async def detect_backend(conn: AsyncConnection[Any], settings: StorageSettings) -> Backend:
-    """The layout: the setting if explicit, else Timescale when the extension is available."""
+    """The layout: the setting if explicit; for ``auto``, Timescale only when the extension
+    is usable in this database, else plain with a warning.
+
+    Installed extension files are not enough: without ``shared_preload_libraries=timescaledb``
+    ``CREATE EXTENSION`` ends the connection with a FATAL error, so the preload is checked
+    first and the extension is then created in a savepoint (it stays, ``migrate`` needs it).
+    """
     if settings.backend != "auto":
         return settings.backend
     cur = await conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),"
+        " EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')"
     )
-    return "timescale" if await cur.fetchone() else "plain"
+    installed, available = await cur.fetchone() or (False, False)
+    if installed:
+        return "timescale"
+    if not available:
+        return "plain"
+    try:
+        async with conn.transaction():
+            cur = await conn.execute("SELECT current_setting('shared_preload_libraries')")
+            row = await cur.fetchone()
+            if not _preloads_timescale(str(row[0]) if row else ""):
+                log.warning("TimescaleDB files are installed but the server does not preload "
+                            "them (shared_preload_libraries): using the plain layout")
+                return "plain"
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        log.warning("TimescaleDB is installed but cannot be used here (%s): using the plain "
+                    "layout; set storage.backend=timescale to insist", exc)
+        return "plain"
+    return "timescale"
+
+
+def _preloads_timescale(shared_preload_libraries: str) -> bool:
+    """True when the server setting lists the TimescaleDB loader."""
+    names = (n.strip().strip('"') for n in shared_preload_libraries.split(","))
+    return "timescaledb" in names
 
 
 def month_start(day: date) -> date:

@@ -24,7 +24,7 @@ import pytest
 from psycopg import AsyncConnection
 
 from envmon import db
-from envmon.settings import StorageSettings
+from tests import layouts, pgcluster
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("ENVMON_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -43,36 +43,79 @@ def _admin_connect() -> psycopg.Connection[Any]:
         pytest.exit(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}", returncode=3)
 
 
-def create_database(prefix: str = "envmon_test") -> str:
-    """A new empty database on the test server; returns its URL."""
+def create_database(prefix: str = "envmon_test", admin_url: str = ADMIN_URL) -> str:
+    """A new empty database on the test server (or the server of ``admin_url``); its URL."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
-    with _admin_connect() as conn:
+    conn = _admin_connect() if admin_url == ADMIN_URL else psycopg.connect(
+        admin_url, autocommit=True)
+    with conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-def drop_database(url: str) -> None:
+def drop_database(url: str, admin_url: str = ADMIN_URL) -> None:
     name = url.rsplit("/", 1)[1]
-    with _admin_connect() as conn:
+    conn = _admin_connect() if admin_url == ADMIN_URL else psycopg.connect(
+        admin_url, autocommit=True)
+    with conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{layouts.MARKER}: run the test's database fixtures on each readings layout "
+        "(plain and TimescaleDB with compression, tests/layouts.py)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if (metafunc.definition.get_closest_marker(layouts.MARKER)
+            and "db_layout" in metafunc.fixturenames):
+        metafunc.parametrize("db_layout", layouts.LAYOUTS, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A freshly migrated database for the whole test session."""
-    url = create_database()
-    with psycopg.connect(url):
-        pass
+def db_layout(request: pytest.FixtureRequest) -> str:
+    """``plain``, or each of ``layouts.LAYOUTS`` in turn for tests marked ``layouts``."""
+    return str(getattr(request, "param", "plain"))
 
-    async def _migrate() -> None:
-        async with await db.connect(url) as aconn:
-            await db.migrate(aconn, StorageSettings(backend="plain"))
 
-    import asyncio
+class LayoutDatabases:
+    """One migrated database per layout, created on first use, for the whole session (the
+    TimescaleDB cluster too), so switching layouts between tests costs nothing."""
 
-    asyncio.run(_migrate())
-    yield url
-    drop_database(url)
+    def __init__(self) -> None:
+        self._urls: dict[str, tuple[str, str]] = {}
+        self._cluster: pgcluster.Cluster | None = None
+
+    def url(self, layout: str) -> str:
+        if layout not in self._urls:
+            admin = ADMIN_URL
+            if layout == "timescale":
+                self._cluster = layouts.start_timescale_cluster(free_port)
+                admin = self._cluster.url
+            url = create_database(admin_url=admin)
+            layouts.migrate(url, layout)
+            self._urls[layout] = (url, admin)
+        return self._urls[layout][0]
+
+    def close(self) -> None:
+        for url, admin in self._urls.values():
+            drop_database(url, admin)
+        if self._cluster is not None:
+            self._cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def layout_databases() -> Iterator[LayoutDatabases]:
+    dbs = LayoutDatabases()
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(db_layout: str, layout_databases: LayoutDatabases) -> str:
+    """A freshly migrated database for the whole test session (per layout, see db_layout)."""
+    return layout_databases.url(db_layout)
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ class Cluster:
     datadir: Path
     port: int
     bindir: Path
+    settings: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -50,8 +51,10 @@ class Cluster:
                        timeout=120)
 
     def start(self) -> None:
+        extra = "".join(f" -c {setting}" for setting in self.settings)
         self._ctl("-w", "-l", str(self.datadir / "server.log"), "-o",
-                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}", "start")
+                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}{extra}",
+                  "start")
 
     def stop(self) -> None:
         self._ctl("-w", "-m", "fast", "stop")
@@ -62,7 +65,8 @@ class Cluster:
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
 
 
-def create_cluster(port: int) -> Cluster:
+def create_cluster(port: int, settings: tuple[str, ...] = ()) -> Cluster:
+    """initdb and start; ``settings`` are server ``name=value`` options (e.g. preloads)."""
     bindir = _bindir()
     root = Path(tempfile.mkdtemp(prefix="envmon-pg-"))
     os.chmod(root, 0o777)
@@ -70,6 +74,6 @@ def create_cluster(port: int) -> Cluster:
     subprocess.run(_as_owner([str(bindir / "initdb"), "-D", str(datadir), "-A", "trust",
                               "-U", "postgres", "--no-sync"]),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=120)
-    cluster = Cluster(datadir, port, bindir)
+    cluster = Cluster(datadir, port, bindir, settings)
     cluster.start()
     return cluster

@@ -25,6 +25,8 @@ from aggregator.hour_blocks import (
 )
 from tests.aggregator.agg_support import day_hours, fetch
 
+pytestmark = pytest.mark.layouts  # plain and TimescaleDB (tests/layouts.py)
+
 DAY = date(2025, 6, 1)
 
 

@@ -12,6 +12,8 @@ from aggregator import standards
 from aggregator.flags import EXCLUDED_FLAGS, is_valid_flag
 from aggregator.hourly import Sample, hourly_values
 
+pytestmark = pytest.mark.layouts  # plain and TimescaleDB (tests/layouts.py)
+
 H0 = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 

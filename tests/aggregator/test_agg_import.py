@@ -14,8 +14,9 @@ from click.testing import CliRunner
 
 from envmon.cli import main
 from ingest.csv_import import CsvMapping, ParseStats, load_mapping, parse
+from tests.layouts import compress_database
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 REPO = Path(__file__).resolve().parents[2]
 BEIJING = REPO / "tests/data/beijing-prsa"  # the slice kept in the repository (README)
 
@@ -77,14 +78,21 @@ def test_import_command_is_idempotent(tmp_path: Path, database_url: str,
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "inserted 5, duplicates 0" in first.output
+    compress_database(database_url)  # TimescaleDB: the re-runs go into a compressed chunk
     again = CliRunner().invoke(main, args)
     assert "inserted 0, duplicates 5, revised 0" in again.output
+    path.write_bytes(gzip.compress(CSV.replace("1,2015,1,1,0,80,", "1,2015,1,1,0,81,").encode()))
+    corrected = CliRunner().invoke(main, args)
+    assert "inserted 0, duplicates 4, revised 1" in corrected.output, corrected.output
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT count(*), min(source) FROM readings"
                             " WHERE station_id = 'agg-i1'").fetchone()
         dirty = conn.execute("SELECT day FROM dirty_days WHERE station_id = 'agg-i1'"
                              ).fetchall()
     assert rows == (5, "import")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT value FROM readings WHERE station_id = 'agg-i1'"
+                            " AND parameter = 'pm25'").fetchall() == [(81.0,)]
     assert dirty == [(datetime(2015, 1, 1).date(),)]
 
 

@@ -27,8 +27,9 @@ from tests.aggregator.agg_support import (
     write,
     write_and_drain,
 )
+from tests.layouts import compress_history
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 DAY = date(2025, 6, 1)
 POLLUTANTS = ("pm25", "pm10", "so2", "no2", "co", "o3")
 
@@ -119,6 +120,7 @@ async def test_late_reading_updates_day_month_year_and_is_recorded(
     periods0 = await fetch(db_conn, "SELECT period, valid_days FROM air_region_period"
                            " WHERE city = 'agg-city-l' ORDER BY period")
     assert periods0 == [("month", 0), ("year", 0)]
+    await compress_history(db_conn)  # TimescaleDB: the late readings go into compressed chunks
 
     late = [r for r in air_day("agg-l1", DAY, 60) if r.parameter == "pm25"
             and (r.ts - day_hours(DAY)[0]) // timedelta(hours=1) in late_hours]
@@ -145,6 +147,7 @@ async def test_revised_value_is_recomputed_and_recorded(db_conn: AsyncConnection
     readings = air_day("agg-r1", DAY, 30)
     await write_and_drain(db_conn, readings)
     _, _, _, pm25_0, _ = await daily_row(db_conn, "agg-r1", DAY)
+    await compress_history(db_conn)  # TimescaleDB: the revision updates a compressed chunk
     noon = day_hours(DAY)[12]
     audited = Reading("agg-r1", "pm25", "hour", noon, 900.0, "N", "import")
     await write_and_drain(db_conn, [audited])

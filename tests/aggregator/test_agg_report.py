@@ -19,6 +19,8 @@ from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, write_and_drain
 
+pytestmark = pytest.mark.layouts  # plain and TimescaleDB (tests/layouts.py)
+
 
 @pytest.mark.parametrize(
     ("kind", "text", "start", "end"),

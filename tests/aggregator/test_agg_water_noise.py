@@ -15,7 +15,7 @@ from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, fetch, write_and_drain
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 DAY = date(2025, 7, 1)
 
 

@@ -7,7 +7,9 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from tests.conftest import Broker
@@ -20,8 +22,9 @@ from tests.ingest.support import (
     register_air,
     unique,
 )
+from tests.layouts import compress_database
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
 ids = unique("e2e")
 
 
@@ -226,3 +229,48 @@ def test_sigterm_mid_stream_commits_then_acks(database_url: str, mqtt_broker: Br
         assert second.metric("envmon_ingest_duplicates_total") == 0
     finally:
         assert second.stop() == 0
+
+
+def test_corrected_resend_into_compressed_history_keeps_the_stream_flowing(
+    database_url: str, db_layout: str, mqtt_broker: Broker, ingest: IngestProcess
+) -> None:
+    """A logger resends a day of corrected minute history that is already compressed while
+    another station streams live: the revisions are stored, the live stream is stored in
+    full, and a third station's compressed history in the same chunk stays compressed."""
+    resender, neighbour, live = next(ids), next(ids), next(ids)
+    register_air(database_url, [resender, neighbour, live])
+    time.sleep(0.5)
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    pub.publish(air_messages(resender, 1440, start) + air_messages(neighbour, 1440, start))
+    w = Waiter(database_url)
+    for sid in (resender, neighbour):
+        assert w.until(ROWS, 6 * 1440, sid) == 6 * 1440
+    compressed = compress_database(database_url)
+    assert compressed >= 1 if db_layout == "timescale" else compressed == 0
+
+    corrected = []
+    for i, (topic, payload) in enumerate(air_messages(resender, 1440, start)):
+        if i % 10 == 0:
+            doc = json.loads(payload)
+            doc["values"]["pm25"] += 1
+            payload = json.dumps(doc).encode()
+        corrected.append((topic, payload))
+    streaming = threading.Thread(target=pub.publish, args=(
+        air_messages(live, 600, datetime.now(UTC).replace(second=0, microsecond=0)
+                     - timedelta(hours=12)),))
+    streaming.start()
+    pub.publish(corrected)
+    streaming.join(60)
+    pub.close()
+    assert w.until(ROWS, 6 * 600, live) == 6 * 600
+    revisions = "SELECT count(*) FROM reading_revisions WHERE station_id = %s"
+    assert w.until(revisions, 144, resender) == 144
+    assert w.scalar("SELECT count(*) FROM reading_revisions WHERE station_id = %s"
+                    " AND new_value = old_value + 1 AND parameter = 'pm25'", resender) == 144
+    assert w.scalar(ROWS, resender) == 6 * 1440
+    if db_layout == "timescale":
+        with psycopg.connect(database_url) as conn:
+            conn.execute("SET timescaledb.enable_columnarscan = off")
+            row = conn.execute(ROWS, (neighbour,)).fetchone()
+        assert row == (0,)  # still compressed: the resend did not decompress its chunk

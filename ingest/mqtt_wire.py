@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
@@ -145,17 +146,39 @@ def _read_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
     raise ProtocolError("variable byte integer longer than 4 bytes")
 
 
-class PacketReader:
-    """Feed bytes in any chunking; take out complete packets as (first byte, body)."""
+class Packet(NamedTuple):
+    """One packet: first byte, body, and the body's full length on the wire (larger than
+    ``len(body)`` when the reader kept only the first bytes of an oversized packet)."""
 
-    def __init__(self, max_packet: int = MAX_REMAINING_LENGTH) -> None:
+    first: int
+    body: bytes
+    size: int
+
+
+class PacketReader:
+    """Feed bytes in any chunking; take out complete packets.
+
+    A packet longer than ``keep`` bytes is not buffered whole: its first ``keep`` bytes are
+    returned (``size`` tells the real length) and the rest is skipped as it arrives, so a
+    hostile 10 MB PUBLISH costs ``keep`` bytes of memory, not 10 MB.
+    """
+
+    def __init__(self, max_packet: int = MAX_REMAINING_LENGTH, keep: int | None = None) -> None:
         self._buf = bytearray()
         self._max = max_packet
+        self._keep = max_packet if keep is None else keep
+        self._skip = 0  # bytes of an oversized packet still to discard
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes) -> list[Packet]:
+        if self._skip:
+            if len(data) <= self._skip:
+                self._skip -= len(data)
+                return []
+            data = data[self._skip:]
+            self._skip = 0
         buf = self._buf
         buf += data
-        out: list[tuple[int, bytes]] = []
+        out: list[Packet] = []
         pos = 0
         n = len(buf)
         while n - pos >= 2:
@@ -168,10 +191,22 @@ class PacketReader:
             if length > self._max:
                 raise ProtocolError(f"packet of {length} bytes exceeds {self._max}")
             end = start + length
+            if length > self._keep:
+                if n - start < self._keep:
+                    break  # not even the kept part is here yet
+                out.append(Packet(buf[pos], bytes(buf[start:start + self._keep]), length))
+                if end > n:
+                    self._skip = end - n
+                    pos = n
+                    break
+                pos = end
+                continue
             if end > n:
                 break
-            out.append((buf[pos], bytes(buf[start:end])))
+            out.append(Packet(buf[pos], bytes(buf[start:end]), length))
             pos = end
         if pos:
             del buf[:pos]
+        if not buf and len(data) > 65536:
+            self._buf = bytearray()  # do not keep a large allocation alive
         return out

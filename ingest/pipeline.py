@@ -23,7 +23,8 @@ import psycopg
 from psycopg import AsyncConnection
 
 from envmon import db
-from ingest.errors import Rejection
+from ingest.errors import Rejection, safe_text
+from ingest.log_limit import LogLimiter
 from ingest.metrics import IngestMetrics
 from ingest.reading import Reading
 from ingest.writer import PartitionCache, WriteStats, write_readings
@@ -34,11 +35,31 @@ OnCommit = Callable[[], None]
 
 
 @dataclass(slots=True)
-class DeadLetter:
+class Origin:
+    """What a message was on the wire: a dead letter of it keeps exactly this."""
+
     transport: str
     topic: str
     payload: bytes
-    rejection: Rejection
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A dead-letter row. Plain strings, not the Rejection: an exception keeps its traceback,
+    and the traceback keeps every frame's locals, the whole received message included."""
+
+    transport: str
+    topic: str
+    payload: bytes
+    reason: str
+    detail: str
+    station_id: str | None
+
+    @classmethod
+    def of(cls, transport: str, topic: str, payload: bytes, rejection: Rejection
+           ) -> DeadLetter:
+        return cls(transport, topic, payload, rejection.reason, rejection.detail,
+                   rejection.station_id)
 
 
 @dataclass(slots=True)
@@ -46,8 +67,14 @@ class _Item:
     readings: Sequence[Reading]
     dead: DeadLetter | None
     on_commit: OnCommit | None
+    origin: Origin | None = None
+    cost: int = 0  # estimated bytes held for this item
+    done: bool = False
 
 
+# Estimated memory of one decoded reading (Reading object, float, list slot; measured with
+# tracemalloc: ~120 bytes) - what a held message costs besides its payload bytes.
+READING_COST = 160
 _INSERT_DEAD = (
     "INSERT INTO dead_letter (transport, topic, station_id, reason, detail, payload)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -55,17 +82,41 @@ _INSERT_DEAD = (
 
 
 async def store_dead_letters(conn: AsyncConnection[Any], dead: Sequence[DeadLetter]) -> None:
-    """Insert rejected inputs with their reasons (in the caller's transaction)."""
+    """Insert rejected inputs with their reasons (in the caller's transaction). Text columns
+    are made safe again here: whatever a transport put in them, the row must be storable."""
     async with conn.cursor() as cur:
         await cur.executemany(
             _INSERT_DEAD,
-            [(d.transport, d.topic, d.rejection.station_id, d.rejection.reason,
-              d.rejection.detail, d.payload) for d in dead],
+            [(safe_text(d.transport, 32), safe_text(d.topic, 1000),
+              None if d.station_id is None else safe_text(d.station_id, 64),
+              safe_text(d.reason, 64), safe_text(d.detail), d.payload) for d in dead],
         )
 
 
+def database_reason(exc: BaseException) -> str:
+    """The database's own words for a refusal: SQLSTATE and primary message (bounded)."""
+    if isinstance(exc, psycopg.Error):
+        message = exc.diag.message_primary or str(exc)
+        return safe_text(f"SQLSTATE {exc.sqlstate or 'none'}: {message}", 500)
+    return safe_text(f"{type(exc).__name__}: {exc}", 500)
+
+
+class _DatabaseDown(Exception):
+    """No usable connection during isolation: the caller waits and retries what is left."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class Pipeline:
-    """Bounded queue + batch committer. Run :meth:`run` as a task; feed it from transports."""
+    """Bounded queue + batch committer. Run :meth:`run` as a task; feed it from transports.
+
+    Bounds: ``max_pending`` messages and ``max_pending_bytes`` estimated bytes are held at
+    most (queued plus being committed). Above either, :attr:`full` is true: ``accept`` waits,
+    and nowait transports stop reading (the MQTT consumer pauses its socket) until
+    :attr:`on_room` is called.
+    """
 
     def __init__(
         self,
@@ -75,15 +126,25 @@ class Pipeline:
         batch_max_messages: int = 2000,
         batch_max_seconds: float = 0.05,
         max_pending: int = 20_000,
+        max_pending_bytes: int = 64 * 1024 * 1024,
+        batch_max_bytes: int = 8 * 1024 * 1024,
+        max_retries: int = 5,
         max_backoff: float = 5.0,
     ) -> None:
         self._url = database_url
         self._metrics = metrics
         self._batch_max = batch_max_messages
+        self._batch_max_bytes = batch_max_bytes
         self._linger = batch_max_seconds
         self._max_pending = max_pending
+        self._max_pending_bytes = max_pending_bytes
+        self._max_retries = max_retries
         self._max_backoff = max_backoff
         self._pending: collections.deque[_Item] = collections.deque()
+        self._held = 0
+        self._held_bytes = 0
+        self.peak_held = 0  # most messages / bytes held at once since start
+        self.peak_held_bytes = 0
         self._has_items = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -92,32 +153,54 @@ class Pipeline:
         self.db_ready = False
         self.totals = WriteStats()
         self._committing = False
+        self.on_room: Callable[[], None] | None = None
+        self._log = LogLimiter(log)
 
     # -- intake -----------------------------------------------------------------------------
+    @property
+    def full(self) -> bool:
+        """At or above a bound: take no more until :attr:`on_room` is called."""
+        return self._held >= self._max_pending or self._held_bytes >= self._max_pending_bytes
+
     def _put(self, item: _Item) -> None:
         self._pending.append(item)
-        self._metrics.unacked.inc()
+        self._held += 1
+        self._held_bytes += item.cost
+        m = self._metrics
+        m.unacked.set(self._held)
+        m.held_bytes.set(self._held_bytes)
+        if self._held > self.peak_held:
+            self.peak_held = self._held
+            m.held_messages_peak.set(self._held)
+        if self._held_bytes > self.peak_held_bytes:
+            self.peak_held_bytes = self._held_bytes
+            m.held_bytes_peak.set(self._held_bytes)
         self._has_items.set()
-        if len(self._pending) >= self._max_pending:
+        if self.full:
             self._has_room.clear()
 
-    def accept_nowait(self, readings: Sequence[Reading], on_commit: OnCommit | None = None
-                      ) -> None:
-        """Queue without waiting: for transports whose in-flight count is bounded upstream."""
-        self._put(_Item(readings, None, on_commit))
+    def accept_nowait(self, readings: Sequence[Reading], on_commit: OnCommit | None = None,
+                      origin: Origin | None = None) -> None:
+        """Queue without waiting: for transports that stop reading while :attr:`full`.
+        ``origin`` is kept so that readings the database refuses are dead-lettered as the
+        bytes that carried them."""
+        cost = READING_COST * len(readings) + (len(origin.payload) if origin else 0)
+        self._put(_Item(readings, None, on_commit, origin, cost))
 
     def reject_nowait(self, transport: str, topic: str, payload: bytes, rejection: Rejection,
                       on_commit: OnCommit | None = None) -> None:
         self._metrics.rejected.labels(rejection.reason).inc()
-        log.info("rejected %s message on %r: %s: %s", transport, topic, rejection.reason,
-                 rejection.detail)
-        self._put(_Item((), DeadLetter(transport, topic, payload, rejection), on_commit))
+        self._log.log(logging.INFO, rejection.reason, "rejected %s message on %s: %s: %s",
+                      transport, safe_text(repr(topic), 200), rejection.reason,
+                      rejection.detail)
+        dead = DeadLetter.of(transport, topic, payload, rejection)
+        self._put(_Item((), dead, on_commit, cost=len(payload) + len(dead.detail)))
 
-    async def accept(self, readings: Sequence[Reading], on_commit: OnCommit | None = None
-                     ) -> None:
+    async def accept(self, readings: Sequence[Reading], on_commit: OnCommit | None = None,
+                     origin: Origin | None = None) -> None:
         """Queue readings; waits while the queue is full (backpressure)."""
         await self._has_room.wait()
-        self.accept_nowait(readings, on_commit)
+        self.accept_nowait(readings, on_commit, origin)
 
     async def reject(self, transport: str, topic: str, payload: bytes, rejection: Rejection,
                      on_commit: OnCommit | None = None) -> None:
@@ -128,6 +211,11 @@ class Pipeline:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """Messages and estimated bytes held (queued or being committed)."""
+        return self._held, self._held_bytes
 
     @property
     def idle(self) -> bool:
@@ -147,8 +235,15 @@ class Pipeline:
         # batch commits, and waiting longer would only cap throughput.
         if 0 < len(self._pending) < self._batch_max // 10 and not stop.is_set():
             await asyncio.sleep(self._linger)
-        n = min(len(self._pending), self._batch_max)
-        return [self._pending.popleft() for _ in range(n)]
+        batch: list[_Item] = []
+        size = 0
+        pending = self._pending
+        while pending and len(batch) < self._batch_max and (
+                not batch or size + pending[0].cost <= self._batch_max_bytes):
+            item = pending.popleft()
+            size += item.cost
+            batch.append(item)
+        return batch
 
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
@@ -171,56 +266,133 @@ class Pipeline:
             await self._conn.close()
         self._conn = None
 
+    async def _failed(self, exc: BaseException) -> str:
+        """Classify a failed commit: ``down`` (no usable connection: retry until it is back),
+        ``repeat`` (a transient SQLSTATE from a live server: retried a bounded number of
+        times) or ``refused`` (the database refuses this data)."""
+        self._partitions.forget()  # partitions created in the rolled-back transaction are gone
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken or isinstance(exc, OSError):
+            self.db_ready = False
+            self._metrics.db_up.set(0)
+            self._metrics.db_errors.labels("transient").inc()
+            await self._drop_connection()
+            return "down"
+        if db.is_transient(exc):
+            self._metrics.db_errors.labels("transient").inc()
+            return "repeat"
+        self._metrics.db_errors.labels("permanent").inc()
+        if not isinstance(exc, psycopg.Error):
+            log.error("unexpected error committing a batch", exc_info=exc)
+        return "refused"
+
     async def _commit_with_retry(self, batch: list[_Item], stop: asyncio.Event,
                                  drain_deadline: list[float | None]) -> bool:
-        """Commit ``batch``; on database trouble retry with backoff. False if given up."""
+        """Commit ``batch``. While the database is down, retry with backoff; an error the
+        database itself keeps returning (refused, or a "transient" SQLSTATE that repeats
+        ``max_retries`` times) isolates the messages it is about by bisection and
+        dead-letters them with its reason. False if given up (stopping)."""
         backoff = 0.1
+        repeats = 0
+        isolate: BaseException | None = None
         while True:
-            t0 = time.perf_counter()
+            batch = [item for item in batch if not item.done]
+            if not batch:
+                return True
             try:
-                stats = await self._commit(batch)
-            except Exception as exc:
-                self.db_ready = False
-                self._metrics.db_up.set(0)
-                transient = db.is_transient(exc)
-                self._metrics.db_errors.labels("transient" if transient else "permanent").inc()
-                await self._drop_connection()
-                if not transient and isinstance(exc, psycopg.Error):
-                    log.error("batch of %d failed permanently (%s); isolating", len(batch), exc)
-                    await self._isolate(batch)
-                    return True
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, backoff)
-                if stop.is_set():
-                    deadline = drain_deadline[0]
-                    if deadline is None:
-                        deadline = drain_deadline[0] = time.monotonic() + 10
-                    if time.monotonic() > deadline:
-                        return False
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                if isolate is None:
+                    t0 = time.perf_counter()
+                    stats = await self._commit(batch)
+                    self._finish(batch, stats, time.perf_counter() - t0)
+                else:
+                    await self._bisect(batch, isolate)
+                return True
+            except _DatabaseDown as down:
+                kind, exc = "down", down.cause
+            except Exception as error:
+                kind, exc = await self._failed(error), error
+            if kind == "refused" and isolate is None:
+                log.error("batch of %d refused (%s); isolating by bisection", len(batch),
+                          database_reason(exc))
+                isolate = exc
                 continue
-            self._finish(batch, stats, time.perf_counter() - t0)
-            return True
+            if kind != "down":
+                repeats += 1
+                if repeats >= self._max_retries and isolate is None:
+                    log.error("%s repeated %d times for a batch of %d: not transient for"
+                              " these messages; isolating by bisection",
+                              database_reason(exc), repeats, len(batch))
+                    isolate = exc
+                    continue
+            log.warning("database unavailable (%s); retrying in %.1fs",
+                        database_reason(exc), backoff)
+            if stop.is_set():
+                deadline = drain_deadline[0]
+                if deadline is None:
+                    deadline = drain_deadline[0] = time.monotonic() + 10
+                if time.monotonic() > deadline:
+                    return False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
 
-    async def _isolate(self, batch: list[_Item]) -> None:
-        """A batch the database refuses for a non-transient reason: commit item by item and
-        dead-letter the ones that still fail (reason ``db_rejected``), so nothing is lost."""
-        for item in batch:
+    async def _bisect(self, items: list[_Item], exc: BaseException) -> None:
+        """``items`` failed together with ``exc``: commit halves, recurse into the failing
+        ones; a single message that still fails is dead-lettered. k bad messages in a batch
+        of n cost about 2·k·log2(n) commits. A lost connection propagates (retry later)."""
+        if len(items) == 1:
+            item = items[0]
+            if db.is_transient(exc):  # one more try alone before blaming this message
+                try:
+                    stats = await self._commit(items)
+                except Exception as again:
+                    if await self._failed(again) == "down":
+                        raise _DatabaseDown(again) from again
+                    exc = again
+                else:
+                    self._finish(items, stats, 0.0)
+                    return
+            await self._dead_letter_refused(item, exc)
+            return
+        mid = len(items) // 2
+        for half in (items[:mid], items[mid:]):
             try:
-                stats = await self._commit([item])
-            except psycopg.Error as exc:
-                if db.is_transient(exc):
-                    raise
-                await self._drop_connection()
-                payload = repr([r.__repr__() for r in item.readings]).encode()
-                rej = Rejection("db_rejected", f"{type(exc).__name__}: {exc}",
-                                item.readings[0].station_id if item.readings else None)
-                self._metrics.rejected.labels("db_rejected").inc()
-                await self._commit([_Item((), DeadLetter("db", "", payload, rej),
-                                          item.on_commit)])
-                self._finish([_Item((), None, item.on_commit)], WriteStats(), 0.0)
+                stats = await self._commit(half)
+            except Exception as sub:
+                if await self._failed(sub) == "down":
+                    raise _DatabaseDown(sub) from sub
+                await self._bisect(half, sub)
                 continue
-            self._finish([item], stats, 0.0)
+            self._finish(half, stats, 0.0)
+
+    async def _dead_letter_refused(self, item: _Item, exc: BaseException) -> None:
+        """Store a message the database refuses as a dead letter with the database's reason,
+        keeping its original bytes, topic and station."""
+        cause = database_reason(exc)
+        station = item.readings[0].station_id if item.readings else None
+        if item.dead is not None:
+            d = item.dead
+            dead = DeadLetter(d.transport, d.topic, d.payload, "db_rejected",
+                              f"{d.reason}: {d.detail}; refused by the database: {cause}",
+                              d.station_id)
+        elif item.origin is not None:
+            o = item.origin
+            dead = DeadLetter(o.transport, o.topic, o.payload, "db_rejected", cause, station)
+        else:  # a transport that gave no origin: keep the decoded readings
+            dead = DeadLetter("db", "", repr(list(item.readings)).encode(), "db_rejected",
+                              cause, station)
+        sqlstate = getattr(exc, "sqlstate", None) or "none"
+        self._metrics.rejected.labels("db_rejected").inc()
+        self._metrics.db_refused.labels(sqlstate).inc()
+        self._log.log(logging.ERROR, sqlstate, "dead-lettered %s message on %s (station %s):"
+                      " %s", dead.transport, safe_text(repr(dead.topic), 200), station, cause)
+        try:
+            await self._commit([_Item((), dead, None)])
+        except Exception as error:
+            if await self._failed(error) == "down":
+                raise _DatabaseDown(error) from error
+            raise
+        self._finish([_Item((), None, item.on_commit, cost=item.cost)], WriteStats(), 0.0)
+        item.done = True
 
     def _finish(self, batch: list[_Item], stats: WriteStats, seconds: float) -> None:
         self.db_ready = True
@@ -232,10 +404,14 @@ class Pipeline:
         m.readings_written.inc(stats.inserted)
         m.duplicates.inc(stats.duplicates)
         m.revisions.inc(stats.revised)
-        m.unacked.dec(len(batch))
+        self._held -= len(batch)
+        self._held_bytes -= sum(item.cost for item in batch)
+        m.unacked.set(self._held)
+        m.held_bytes.set(self._held_bytes)
         self.totals += stats
         newest: dict[str, float] = {}
         for item in batch:
+            item.done = True
             for r in item.readings:
                 t = r.ts.astimezone(UTC).timestamp()
                 if t > newest.get(r.station_id, 0.0):
@@ -248,8 +424,10 @@ class Pipeline:
                     item.on_commit()
                 except Exception:
                     log.exception("on_commit callback failed")
-        if len(self._pending) < self._max_pending:
+        if not self.full and not self._has_room.is_set():
             self._has_room.set()
+            if self.on_room is not None:
+                self.on_room()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Commit batches until ``stop`` is set and the queue is drained (or the database

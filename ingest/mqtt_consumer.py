@@ -64,10 +64,13 @@ class _Session(asyncio.Protocol):
             self.paused = True
 
     def resume(self) -> None:
-        if self.paused and self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
+        if not self.paused:
+            return
         self.paused = False
         self.last_seen = asyncio.get_running_loop().time()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+            asyncio.get_running_loop().call_soon(self._drain)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -75,10 +78,19 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = asyncio.get_running_loop().time()
+        self.reader.push(data)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle buffered packets until none is complete or we are paused (the rest waits
+        here, as raw bytes, for :meth:`resume`)."""
         try:
-            packets = self.reader.feed(data)
             version = self.consumer.version
-            for first, body, size in packets:
+            while not self.paused:
+                packet = self.reader.pop()
+                if packet is None:
+                    return
+                first, body, size = packet
                 kind = first & 0xF0
                 if kind == wire.PUBLISH:
                     msg = wire.parse_publish(first, body, version)

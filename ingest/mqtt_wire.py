@@ -156,8 +156,10 @@ class Packet(NamedTuple):
 
 
 class PacketReader:
-    """Feed bytes in any chunking; take out complete packets.
+    """Push bytes in any chunking; pop complete packets one at a time.
 
+    Popping one at a time lets the consumer stop mid-chunk: what it has not popped stays
+    here as raw bytes (one socket read at most), cheaper than decoded messages.
     A packet longer than ``keep`` bytes is not buffered whole: its first ``keep`` bytes are
     returned (``size`` tells the real length) and the rest is skipped as it arrives, so a
     hostile 10 MB PUBLISH costs ``keep`` bytes of memory, not 10 MB.
@@ -165,48 +167,60 @@ class PacketReader:
 
     def __init__(self, max_packet: int = MAX_REMAINING_LENGTH, keep: int | None = None) -> None:
         self._buf = bytearray()
+        self._pos = 0  # start of the first packet not popped yet
         self._max = max_packet
         self._keep = max_packet if keep is None else keep
         self._skip = 0  # bytes of an oversized packet still to discard
 
-    def feed(self, data: bytes) -> list[Packet]:
+    def push(self, data: bytes) -> None:
         if self._skip:
             if len(data) <= self._skip:
                 self._skip -= len(data)
-                return []
+                return
             data = data[self._skip:]
             self._skip = 0
-        buf = self._buf
-        buf += data
-        out: list[Packet] = []
-        pos = 0
-        n = len(buf)
-        while n - pos >= 2:
-            try:
-                length, start = _read_varint(buf, pos + 1)
-            except ProtocolError:
-                if n - pos - 1 < 4:
-                    break  # the length itself is not complete yet
-                raise
-            if length > self._max:
-                raise ProtocolError(f"packet of {length} bytes exceeds {self._max}")
-            end = start + length
-            if length > self._keep:
-                if n - start < self._keep:
-                    break  # not even the kept part is here yet
-                out.append(Packet(buf[pos], bytes(buf[start:start + self._keep]), length))
-                if end > n:
-                    self._skip = end - n
-                    pos = n
-                    break
-                pos = end
-                continue
-            if end > n:
-                break
-            out.append(Packet(buf[pos], bytes(buf[start:end]), length))
-            pos = end
-        if pos:
-            del buf[:pos]
-        if not buf and len(data) > 65536:
+        if self._pos:
+            del self._buf[:self._pos]
+            self._pos = 0
+        if not self._buf and len(data) > 65536:
             self._buf = bytearray()  # do not keep a large allocation alive
-        return out
+        self._buf += data
+
+    def pop(self) -> Packet | None:
+        """The next complete packet, or None until more bytes are pushed."""
+        buf, pos = self._buf, self._pos
+        n = len(buf)
+        if n - pos < 2:
+            return None
+        try:
+            length, start = _read_varint(buf, pos + 1)
+        except ProtocolError:
+            if n - pos - 1 < 4:
+                return None  # the length itself is not complete yet
+            raise
+        if length > self._max:
+            raise ProtocolError(f"packet of {length} bytes exceeds {self._max}")
+        end = start + length
+        if length > self._keep:
+            if n - start < self._keep:
+                return None  # not even the kept part is here yet
+            packet = Packet(buf[pos], bytes(buf[start:start + self._keep]), length)
+            if end > n:
+                self._skip = end - n
+                end = n
+        elif end > n:
+            return None
+        else:
+            packet = Packet(buf[pos], bytes(buf[start:end]), length)
+        self._pos = end
+        return packet
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not popped yet."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes) -> list[Packet]:
+        """Push ``data`` and pop every complete packet."""
+        self.push(data)
+        return list(iter(self.pop, None))

@@ -96,11 +96,16 @@ class IngestProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def start(self, timeout: float = 30) -> IngestProcess:
+    def env(self) -> dict[str, str]:
+        """The environment the process runs with."""
         env = {**os.environ, "ENVMON_DATABASE_URL": self.database_url,
                "ENVMON_MQTT_URL": self.mqtt_url, "ENVMON_INGEST__CLIENT_ID": self.client_id,
                "ENVMON_METRICS_PORT": str(self.port), **self.extra_env}
         env.pop("ENVMON_CONFIG", None)
+        return env
+
+    def start(self, timeout: float = 30) -> IngestProcess:
+        env = self.env()
         self.log_path = Path(f"/tmp/envmon-test-ingest-{self.client_id}.log")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "envmon", "ingest"], env=env,
@@ -138,6 +143,11 @@ class IngestProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
         return self.proc.wait(60)
+
+    def kill_no_wait(self, sig: int) -> None:
+        """Send ``sig`` (e.g. SIGSTOP/SIGCONT) without waiting for an exit."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
 
     def stop(self) -> int:
         return self.kill(signal.SIGTERM)

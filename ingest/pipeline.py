@@ -69,12 +69,39 @@ class _Item:
     on_commit: OnCommit | None
     origin: Origin | None = None
     cost: int = 0  # estimated bytes held for this item
-    done: bool = False
 
 
 # Estimated memory of one decoded reading (Reading object, float, list slot; measured with
 # tracemalloc: ~120 bytes) - what a held message costs besides its payload bytes.
 READING_COST = 160
+
+
+@dataclass(slots=True)
+class _Refusal:
+    """A message the database refused, as the dead letter that keeps it."""
+
+    item: _Item
+    letter: DeadLetter
+    exc: BaseException
+    station: str | None
+    sqlstate: str
+
+    @classmethod
+    def of(cls, item: _Item, exc: BaseException) -> _Refusal:
+        """Keep the original bytes, topic and station, with the database's reason."""
+        cause = database_reason(exc)
+        station = item.readings[0].station_id if item.readings else None
+        if item.origin is not None:
+            o = item.origin
+            letter = DeadLetter(o.transport, o.topic, o.payload, "db_rejected", cause, station)
+        else:  # a transport that gave no origin: keep the decoded readings
+            letter = DeadLetter("db", "", repr(list(item.readings)).encode(), "db_rejected",
+                                cause, station)
+        return cls(item, letter, exc, station, getattr(exc, "sqlstate", None) or "none")
+
+
+# How long a station whose message the database refused is committed apart from the rest.
+SUSPECT_SECONDS = 300.0
 _INSERT_DEAD = (
     "INSERT INTO dead_letter (transport, topic, station_id, reason, detail, payload)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -99,14 +126,6 @@ def database_reason(exc: BaseException) -> str:
         message = exc.diag.message_primary or str(exc)
         return safe_text(f"SQLSTATE {exc.sqlstate or 'none'}: {message}", 500)
     return safe_text(f"{type(exc).__name__}: {exc}", 500)
-
-
-class _DatabaseDown(Exception):
-    """No usable connection during isolation: the caller waits and retries what is left."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
 
 
 class Pipeline:
@@ -154,6 +173,10 @@ class Pipeline:
         self.totals = WriteStats()
         self._committing = False
         self.on_room: Callable[[], None] | None = None
+        # Stations whose messages the database refused lately -> until when they are
+        # committed apart from the rest, so that their next refusal costs a bisection of
+        # their few messages, not of everyone's batch.
+        self._suspects: dict[str, float] = {}
         self._log = LogLimiter(log)
 
     # -- intake -----------------------------------------------------------------------------
@@ -245,20 +268,82 @@ class Pipeline:
             batch.append(item)
         return batch
 
+    def _is_suspect(self, item: _Item) -> bool:
+        return bool(item.readings) and item.readings[0].station_id in self._suspects
+
     async def _connection(self) -> AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = await db.connect(self._url, connect_timeout=5)
         return self._conn
 
-    async def _commit(self, batch: list[_Item]) -> WriteStats:
+    async def _commit(self, batch: list[_Item], isolate: bool
+                      ) -> tuple[WriteStats, list[_Refusal]]:
+        """One transaction for the batch. Messages of suspect stations are written under a
+        savepoint, and with ``isolate`` (the batch failed as a whole) everything is: a
+        savepoint that fails is bisected, and a single message that still fails is refused -
+        dead-lettered in this same transaction. So a refused message costs a few savepoints,
+        never a commit per message."""
         conn = await self._connection()
-        readings = [r for item in batch for r in item.readings]
-        dead = [item.dead for item in batch if item.dead is not None]
+        now = time.monotonic()
+        self._suspects = {sid: t for sid, t in self._suspects.items() if t > now}
+        suspect = [item for item in batch if self._is_suspect(item)] if self._suspects else []
+        trusted = [item for item in batch if item.readings and not (
+            suspect and self._is_suspect(item))]
+        refused: list[_Refusal] = []
         async with conn.transaction():
-            stats = await write_readings(conn, readings, self._partitions)
+            if isolate:
+                stats = await self._write_apart(conn, trusted, refused)
+            else:
+                stats = await write_readings(conn, [r for item in trusted for r in item.readings],
+                                             self._partitions)
+            if suspect:
+                stats += await self._write_apart(conn, suspect, refused)
+            if refused and all(db.is_transient(r.exc) for r in refused) and len(refused) == len(
+                    trusted) + len(suspect) and len({r.station for r in refused}) > 1:
+                # Everyone's messages fail with a "transient" error: that is the database's
+                # trouble, not theirs. Roll back and retry later instead of dead-lettering.
+                raise refused[0].exc
+            dead = [item.dead for item in batch if item.dead is not None]
+            dead += [r.letter for r in refused]
             if dead:
                 await store_dead_letters(conn, dead)
+        return stats, refused
+
+    async def _write_apart(self, conn: AsyncConnection[Any], items: list[_Item],
+                           refused: list[_Refusal]) -> WriteStats:
+        """Write ``items`` under a savepoint; if that fails, bisect: about 2·k·log2(n)
+        savepoints for k bad messages among n. A single message that still fails is added
+        to ``refused``."""
+        try:
+            async with conn.transaction():
+                return await write_readings(
+                    conn, [r for item in items for r in item.readings], self._partitions)
+        except Exception as exc:
+            await self._savepoint_failed(exc)
+            failed = exc
+        if len(items) == 1:
+            item = items[0]
+            if db.is_transient(failed):  # one more try alone before blaming this message
+                try:
+                    async with conn.transaction():
+                        return await write_readings(conn, item.readings, self._partitions)
+                except Exception as exc:
+                    await self._savepoint_failed(exc)
+                    failed = exc
+            refused.append(_Refusal.of(item, failed))
+            return WriteStats()
+        mid = len(items) // 2
+        stats = await self._write_apart(conn, items[:mid], refused)
+        stats += await self._write_apart(conn, items[mid:], refused)
         return stats
+
+    async def _savepoint_failed(self, exc: BaseException) -> None:
+        """A write under a savepoint failed and was rolled back to it. A lost connection ends
+        the whole transaction (the caller retries later)."""
+        self._partitions.forget()  # partitions created under the savepoint are gone
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken or isinstance(exc, OSError):
+            raise exc
 
     async def _drop_connection(self) -> None:
         self._partitions.forget()
@@ -294,35 +379,30 @@ class Pipeline:
         dead-letters them with its reason. False if given up (stopping)."""
         backoff = 0.1
         repeats = 0
-        isolate: BaseException | None = None
+        isolate = False
         while True:
-            batch = [item for item in batch if not item.done]
-            if not batch:
-                return True
+            t0 = time.perf_counter()
             try:
-                if isolate is None:
-                    t0 = time.perf_counter()
-                    stats = await self._commit(batch)
-                    self._finish(batch, stats, time.perf_counter() - t0)
-                else:
-                    await self._bisect(batch, isolate)
-                return True
-            except _DatabaseDown as down:
-                kind, exc = "down", down.cause
+                stats, refused = await self._commit(batch, isolate)
             except Exception as error:
                 kind, exc = await self._failed(error), error
-            if kind == "refused" and isolate is None:
+            else:
+                self._refused(refused)
+                self._finish(batch, stats, time.perf_counter() - t0,
+                             not_stored={id(r.item) for r in refused})
+                return True
+            if kind == "refused" and not isolate:
                 log.error("batch of %d refused (%s); isolating by bisection", len(batch),
                           database_reason(exc))
-                isolate = exc
+                isolate = True
                 continue
             if kind != "down":
                 repeats += 1
-                if repeats >= self._max_retries and isolate is None:
+                if repeats >= self._max_retries and not isolate:
                     log.error("%s repeated %d times for a batch of %d: not transient for"
                               " these messages; isolating by bisection",
                               database_reason(exc), repeats, len(batch))
-                    isolate = exc
+                    isolate = True
                     continue
             log.warning("database unavailable (%s); retrying in %.1fs",
                         database_reason(exc), backoff)
@@ -335,66 +415,21 @@ class Pipeline:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
-    async def _bisect(self, items: list[_Item], exc: BaseException) -> None:
-        """``items`` failed together with ``exc``: commit halves, recurse into the failing
-        ones; a single message that still fails is dead-lettered. k bad messages in a batch
-        of n cost about 2·k·log2(n) commits. A lost connection propagates (retry later)."""
-        if len(items) == 1:
-            item = items[0]
-            if db.is_transient(exc):  # one more try alone before blaming this message
-                try:
-                    stats = await self._commit(items)
-                except Exception as again:
-                    if await self._failed(again) == "down":
-                        raise _DatabaseDown(again) from again
-                    exc = again
-                else:
-                    self._finish(items, stats, 0.0)
-                    return
-            await self._dead_letter_refused(item, exc)
-            return
-        mid = len(items) // 2
-        for half in (items[:mid], items[mid:]):
-            try:
-                stats = await self._commit(half)
-            except Exception as sub:
-                if await self._failed(sub) == "down":
-                    raise _DatabaseDown(sub) from sub
-                await self._bisect(half, sub)
-                continue
-            self._finish(half, stats, 0.0)
+    def _refused(self, refused: list[_Refusal]) -> None:
+        """After the commit that stored them: count, log and remember the refused messages'
+        stations (their next messages are written apart for a while)."""
+        for r in refused:
+            self._metrics.rejected.labels("db_rejected").inc()
+            self._metrics.db_refused.labels(r.sqlstate).inc()
+            self._log.log(logging.ERROR, r.sqlstate, "dead-lettered %s message on %s (station"
+                          " %s): %s", r.letter.transport, safe_text(repr(r.letter.topic), 200),
+                          r.station, r.letter.detail)
+            if r.station is not None:
+                self._suspects[r.station] = time.monotonic() + SUSPECT_SECONDS
 
-    async def _dead_letter_refused(self, item: _Item, exc: BaseException) -> None:
-        """Store a message the database refuses as a dead letter with the database's reason,
-        keeping its original bytes, topic and station."""
-        cause = database_reason(exc)
-        station = item.readings[0].station_id if item.readings else None
-        if item.dead is not None:
-            d = item.dead
-            dead = DeadLetter(d.transport, d.topic, d.payload, "db_rejected",
-                              f"{d.reason}: {d.detail}; refused by the database: {cause}",
-                              d.station_id)
-        elif item.origin is not None:
-            o = item.origin
-            dead = DeadLetter(o.transport, o.topic, o.payload, "db_rejected", cause, station)
-        else:  # a transport that gave no origin: keep the decoded readings
-            dead = DeadLetter("db", "", repr(list(item.readings)).encode(), "db_rejected",
-                              cause, station)
-        sqlstate = getattr(exc, "sqlstate", None) or "none"
-        self._metrics.rejected.labels("db_rejected").inc()
-        self._metrics.db_refused.labels(sqlstate).inc()
-        self._log.log(logging.ERROR, sqlstate, "dead-lettered %s message on %s (station %s):"
-                      " %s", dead.transport, safe_text(repr(dead.topic), 200), station, cause)
-        try:
-            await self._commit([_Item((), dead, None)])
-        except Exception as error:
-            if await self._failed(error) == "down":
-                raise _DatabaseDown(error) from error
-            raise
-        self._finish([_Item((), None, item.on_commit, cost=item.cost)], WriteStats(), 0.0)
-        item.done = True
-
-    def _finish(self, batch: list[_Item], stats: WriteStats, seconds: float) -> None:
+    def _finish(self, batch: list[_Item], stats: WriteStats, seconds: float,
+                not_stored: set[int] | frozenset[int] = frozenset()) -> None:
+        """A batch is committed: metrics, release its room, run its callbacks."""
         self.db_ready = True
         m = self._metrics
         m.db_up.set(1)
@@ -411,7 +446,8 @@ class Pipeline:
         self.totals += stats
         newest: dict[str, float] = {}
         for item in batch:
-            item.done = True
+            if id(item) in not_stored:
+                continue
             for r in item.readings:
                 t = r.ts.astimezone(UTC).timestamp()
                 if t > newest.get(r.station_id, 0.0):

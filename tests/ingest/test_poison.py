@@ -4,28 +4,28 @@ the stream. Real PostgreSQL; the repeating error comes from a trigger installed 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import math
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
-from psycopg import sql
 
+from ingest import pipeline as pipeline_module
+from ingest import writer
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Origin, Pipeline
 from ingest.reading import Reading
+from ingest.writer import WriteStats
 from tests.conftest import Broker
 from tests.ingest.support import (
     IngestProcess,
     Publisher,
     Waiter,
     air_messages,
+    refuse_station,
     register_air,
     unique,
 )
@@ -34,41 +34,17 @@ pytestmark = pytest.mark.integration
 ids = unique("poison")
 
 
-@contextlib.contextmanager
-def refuse_station(url: str, station: str, sqlstate: str) -> Iterator[str]:
-    """A trigger that makes PostgreSQL refuse every reading of ``station`` with ``sqlstate``
-    (what TimescaleDB does with SQLSTATE 53400 for a late row into a compressed chunk)."""
-    name = f"envmon_test_refuse_{secrets.token_hex(4)}"
-    message = f"test refusal {sqlstate} for {station}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL(
-            "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-            " IF NEW.station_id = {sid} THEN"
-            "  RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = {msg};"
-            " END IF; RETURN NEW; END $$").format(
-                fn=sql.Identifier(name), sid=sql.Literal(station), code=sql.Literal(sqlstate),
-                msg=sql.Literal(message)))
-        conn.execute(sql.SQL(
-            "CREATE TRIGGER {t} BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION {fn}()"
-        ).format(t=sql.Identifier(name), fn=sql.Identifier(name)))
-    try:
-        yield message
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP TRIGGER {t} ON readings").format(t=sql.Identifier(name)))
-            conn.execute(sql.SQL("DROP FUNCTION {fn}()").format(fn=sql.Identifier(name)))
-
-
 def readings(station: str, i: int) -> list[Reading]:
     ts = datetime(2025, 7, 1, tzinfo=UTC) + timedelta(minutes=i)
     return [Reading(station, "pm25", "min", ts, float(i % 500))]
 
 
 async def test_one_refused_message_is_isolated_by_bisection_not_one_by_one(
-    database_url: str,
+    database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One message the database refuses (check_violation 23514, not transient) in a batch
-    of 2048: the other 2047 are committed in about log2(2048) commits, not 2047."""
+    of 2048: it is found in about 2·log2(2048) writes (savepoints), not 2048 one-message
+    transactions, and the other 2047 are committed with it in one transaction."""
     good, bad = next(ids), next(ids)
     register_air(database_url, [good, bad])
     n, poison_at = 2048, 1234
@@ -82,6 +58,15 @@ async def test_one_refused_message_is_isolated_by_bisection_not_one_by_one(
         if len(acked) == n:
             all_acked.set()
 
+    writes = 0
+    real_write = writer.write_readings
+
+    async def counting_write(*args: Any, **kwargs: Any) -> WriteStats:
+        nonlocal writes
+        writes += 1
+        return await real_write(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "write_readings", counting_write)
     for i in range(n):
         station = bad if i == poison_at else good
         payload = f"message {i}".encode()
@@ -95,8 +80,8 @@ async def test_one_refused_message_is_isolated_by_bisection_not_one_by_one(
         await task
     assert sorted(acked) == list(range(n))
     messages, commits = _batches(metrics)
-    assert messages == n
-    assert commits <= 2 * math.ceil(math.log2(n)) + 2, f"{commits} commits to isolate one"
+    assert (messages, commits) == (n, 1)
+    assert writes <= 2 * math.ceil(math.log2(n)) + 2, f"{writes} writes to isolate one"
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cur = await conn.execute(
             "SELECT reason, detail, payload, topic, station_id FROM dead_letter"

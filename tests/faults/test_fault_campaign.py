@@ -41,6 +41,7 @@ ids = unique("fault")
 RATE = 500  # messages/s offered during each scenario
 SECONDS = 12
 POISON_EVERY = 500  # one message in 500 can never be stored (NUL in a JSON key)
+HELD = 2000  # ingest's bound on held messages: a 6 s pause leaves a bigger backlog
 
 
 @dataclass
@@ -200,7 +201,7 @@ def test_fault_under_load_loses_nothing_stores_nothing_twice(
     sid = next(ids)
     register_air(rig.cluster.url, [sid])
     ingest = IngestProcess(rig.cluster.url, rig.broker.url, next(ids), extra_env={
-        "ENVMON_INGEST__MAX_HELD_MESSAGES": "2000"}).start()
+        "ENVMON_INGEST__MAX_HELD_MESSAGES": str(HELD)}).start()
     w = Waiter(rig.cluster.url)
     load = Load(rig.broker, sid)
     try:
@@ -215,6 +216,7 @@ def test_fault_under_load_loses_nothing_stores_nothing_twice(
         w.until("SELECT count(DISTINCT payload) FROM dead_letter WHERE station_id = %s",
                 len(poison & load.acked), sid)
         assert ingest.proc is not None and ingest.proc.poll() is None, "ingest died"
+        assert 0 < ingest.metric("envmon_ingest_held_messages_peak") <= HELD
     finally:
         if ingest.proc is not None and ingest.proc.poll() is None:
             assert ingest.stop() == 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -103,20 +104,33 @@ class _Refusal:
 # How long a station whose message the database refused is committed apart from the rest.
 SUSPECT_SECONDS = 300.0
 _INSERT_DEAD = (
-    "INSERT INTO dead_letter (transport, topic, station_id, reason, detail, payload)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
+    "INSERT INTO dead_letter (transport, topic, station_id, reason, detail, payload,"
+    " fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (fingerprint) WHERE replayed_at IS NULL"
+    " DO UPDATE SET repeats = dead_letter.repeats + 1, last_received_at = now()"
 )
 
 
+def fingerprint(transport: str, topic: str, reason: str, payload: bytes) -> bytes:
+    """What makes two dead letters the same one (migration 0024)."""
+    h = hashlib.sha256()
+    for part in (transport.encode(), topic.encode(), reason.encode()):
+        h.update(part + b"\0")
+    h.update(payload)
+    return h.digest()
+
+
 async def store_dead_letters(conn: AsyncConnection[Any], dead: Sequence[DeadLetter]) -> None:
-    """Insert rejected inputs with their reasons (in the caller's transaction). Text columns
-    are made safe again here: whatever a transport put in them, the row must be storable."""
+    """Insert rejected inputs with their reasons (in the caller's transaction), once: the
+    same one again (a redelivery) counts a repeat. Text columns are made safe again here:
+    whatever a transport put in them, the row must be storable."""
     async with conn.cursor() as cur:
         await cur.executemany(
             _INSERT_DEAD,
             [(safe_text(d.transport, 32), safe_text(d.topic, 1000),
               None if d.station_id is None else safe_text(d.station_id, 64),
-              safe_text(d.reason, 64), safe_text(d.detail), d.payload) for d in dead],
+              safe_text(d.reason, 64), safe_text(d.detail), d.payload,
+              fingerprint(d.transport, d.topic, d.reason, d.payload)) for d in dead],
         )
 
 

@@ -15,8 +15,9 @@ from prometheus_client import CollectorRegistry
 
 from ingest import pipeline as pipeline_module
 from ingest import writer
+from ingest.errors import Rejection
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Origin, Pipeline
+from ingest.pipeline import DeadLetter, Origin, Pipeline, store_dead_letters
 from ingest.reading import Reading
 from ingest.writer import WriteStats
 from tests.conftest import Broker
@@ -191,3 +192,32 @@ def _refused_while_the_rest_flows(database_url: str, mqtt_broker: Broker,
         assert w.scalar("SELECT count(*) FROM readings WHERE station_id = %s", bad) == 0
     finally:
         assert ingest.stop() == 0
+
+
+async def test_a_redelivered_dead_letter_is_stored_once_with_its_repeats(
+    db_conn: psycopg.AsyncConnection[Any],
+) -> None:
+    """A crash between a dead letter's commit and its acknowledgement makes the broker
+    deliver it again: the same bytes, topic and reason count as a repeat (migration 0024);
+    a different payload, or the same one after a replay, is a new row."""
+    sid = next(ids)
+    topic = f"envmon/v1/{sid}/data"
+    rej = Rejection("schema", "x\x00: Extra inputs are not permitted", sid)
+    same = DeadLetter.of("mqtt", topic, b'{"x\\u0000":1}', rej)
+    other = DeadLetter.of("mqtt", topic, b'{"x\\u0000":2}', rej)
+    async with db_conn.transaction():
+        await store_dead_letters(db_conn, [same, other, same])
+    async with db_conn.transaction():
+        await store_dead_letters(db_conn, [same])
+    query = ("SELECT payload, repeats, last_received_at IS NOT NULL FROM dead_letter"
+             " WHERE station_id = %s ORDER BY dead_letter_id")
+    cur = await db_conn.execute(query, (sid,))
+    assert [(bytes(p), n, seen) for p, n, seen in await cur.fetchall()] == [
+        (same.payload, 3, True), (other.payload, 1, False)]
+    await db_conn.execute("UPDATE dead_letter SET replayed_at = now() WHERE station_id = %s",
+                          (sid,))
+    async with db_conn.transaction():
+        await store_dead_letters(db_conn, [same])
+    cur = await db_conn.execute(query, (sid,))
+    assert [n for _, n, _ in await cur.fetchall()] == [3, 1, 1]
+    await db_conn.commit()

@@ -293,6 +293,7 @@ class MqttConsumer:
         closes. Closing outright with unread messages in our receive buffer makes the kernel
         send a reset, and the broker may then drop PUBACKs it has not read yet (seen in
         tests: "disconnected: Broken pipe" and the last acknowledged batch delivered again)."""
+        session.resume()  # read (and drop: we are closing) what a pause left unread
         session._flush()
         session.send(wire.DISCONNECT_PACKET)
         transport = session.transport

@@ -202,13 +202,23 @@ def postgres_down(mode: str) -> Callable[[Rig, IngestProcess], IngestProcess]:
     return fault
 
 
+def sigterm_while_postgres_down(rig: Rig, ingest: IngestProcess) -> IngestProcess:
+    """The held bound reached (reading paused), then SIGTERM: ingest gives up draining after
+    10 s, exits 0 and leaves the rest unacknowledged on the broker."""
+    rig.cluster.stop("fast")
+    time.sleep(5)
+    assert ingest.stop() == 0
+    rig.cluster.start()
+    return _restart(ingest)
+
+
 def mosquitto_restart(rig: Rig, ingest: IngestProcess) -> IngestProcess:
     rig.restart_broker()
     return ingest
 
 
 FAULTS = [kill_9, postgres_down("fast"), postgres_down("immediate"), mosquitto_restart,
-          sigstop, sigterm]
+          sigstop, sigterm, sigterm_while_postgres_down]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.__name__ for f in FAULTS])

@@ -4,8 +4,10 @@ Transports (MQTT consumer, HJ 212 gateway, dead-letter replay) hand over decoded
 rejections together with an ``on_commit`` callback (acknowledge to the broker, answer CN 9014).
 Items are committed in batches — readings through :func:`ingest.writer.write_readings`,
 rejections into ``dead_letter`` — and only then are their callbacks run. When the database is
-unavailable the batch is retried with backoff while the pending queue stays bounded, so
-producers wait (TCP) or the broker holds the messages (MQTT's in-flight window).
+unavailable the batch is retried with backoff while what is held stays bounded (messages and
+bytes): producers wait (TCP) or stop reading (MQTT), and the broker holds the rest. Messages
+the database refuses are found by bisection under savepoints and dead-lettered with its reason
+(docs/ingest.md, "Errors").
 """
 
 from __future__ import annotations
@@ -176,8 +178,8 @@ class Pipeline:
         self._pending: collections.deque[_Item] = collections.deque()
         self._held = 0
         self._held_bytes = 0
-        self.peak_held = 0  # most messages / bytes held at once since start
-        self.peak_held_bytes = 0
+        self._peak_held = 0  # most messages / bytes held at once since start
+        self._peak_held_bytes = 0
         self._has_items = asyncio.Event()
         self._has_room = asyncio.Event()
         self._has_room.set()
@@ -206,11 +208,11 @@ class Pipeline:
         m = self._metrics
         m.unacked.set(self._held)
         m.held_bytes.set(self._held_bytes)
-        if self._held > self.peak_held:
-            self.peak_held = self._held
+        if self._held > self._peak_held:
+            self._peak_held = self._held
             m.held_messages_peak.set(self._held)
-        if self._held_bytes > self.peak_held_bytes:
-            self.peak_held_bytes = self._held_bytes
+        if self._held_bytes > self._peak_held_bytes:
+            self._peak_held_bytes = self._held_bytes
             m.held_bytes_peak.set(self._held_bytes)
         self._has_items.set()
         if self.full:
@@ -248,11 +250,6 @@ class Pipeline:
     @property
     def pending(self) -> int:
         return len(self._pending)
-
-    @property
-    def held(self) -> tuple[int, int]:
-        """Messages and estimated bytes held (queued or being committed)."""
-        return self._held, self._held_bytes
 
     @property
     def idle(self) -> bool:

@@ -30,6 +30,7 @@ from ingest.errors import Rejection, safe_text
 from ingest.log_limit import LogLimiter
 from ingest.metrics import IngestMetrics
 from ingest.reading import Reading
+from ingest.transports import DB
 from ingest.writer import PartitionCache, WriteStats, write_readings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class _Refusal:
             o = item.origin
             letter = DeadLetter(o.transport, o.topic, o.payload, "db_rejected", cause, station)
         else:  # a transport that gave no origin: keep the decoded readings
-            letter = DeadLetter("db", "", repr(list(item.readings)).encode(), "db_rejected",
+            letter = DeadLetter(DB, "", repr(list(item.readings)).encode(), "db_rejected",
                                 cause, station)
         return cls(item, letter, exc, station, getattr(exc, "sqlstate", None) or "none")
 

@@ -19,6 +19,7 @@ from ingest.errors import Rejection
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import DeadLetter, Origin, Pipeline, store_dead_letters
 from ingest.reading import Reading
+from ingest.transports import MQTT
 from ingest.writer import WriteStats
 from tests.conftest import Broker
 from tests.ingest.support import (
@@ -72,7 +73,7 @@ async def test_one_refused_message_is_isolated_by_bisection_not_one_by_one(
         station = bad if i == poison_at else good
         payload = f"message {i}".encode()
         pipeline.accept_nowait(readings(station, i), functools.partial(ack, i),
-                               Origin("mqtt", f"envmon/v1/{station}/data", payload))
+                               Origin(MQTT, f"envmon/v1/{station}/data", payload))
     with refuse_station(database_url, bad, "23514") as detail:
         stop = asyncio.Event()
         task = asyncio.create_task(pipeline.run(stop))
@@ -203,8 +204,8 @@ async def test_a_redelivered_dead_letter_is_stored_once_with_its_repeats(
     sid = next(ids)
     topic = f"envmon/v1/{sid}/data"
     rej = Rejection("schema", "x\x00: Extra inputs are not permitted", sid)
-    same = DeadLetter.of("mqtt", topic, b'{"x\\u0000":1}', rej)
-    other = DeadLetter.of("mqtt", topic, b'{"x\\u0000":2}', rej)
+    same = DeadLetter.of(MQTT, topic, b'{"x\\u0000":1}', rej)
+    other = DeadLetter.of(MQTT, topic, b'{"x\\u0000":2}', rej)
     async with db_conn.transaction():
         await store_dead_letters(db_conn, [same, other, same])
     async with db_conn.transaction():

@@ -64,6 +64,12 @@ class IngestSettings(BaseModel):
     client_id: str = Field("envmon-ingest", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     session_expiry_seconds: int = Field(7 * 24 * 3600, ge=0)
+    # Bounds on what ingest holds itself, whatever the broker sends (docs/ingest.md).
+    max_held_messages: int = Field(20_000, ge=1)
+    max_held_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024)
+    batch_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
+    oversize_keep_bytes: int = Field(65_536, ge=256)
+    max_db_retries: int = Field(5, ge=1, le=100)
 
 
 class StorageSettings(BaseModel):

@@ -17,4 +17,7 @@ def ingest() -> None:
     setup_logging(settings)
     from ingest import service
 
-    run_until_signalled(lambda stop: service.run(settings, stop))
+    try:
+        run_until_signalled(lambda stop: service.run(settings, stop))
+    except service.MetricsPortInUse as exc:
+        raise click.ClickException(str(exc)) from None

@@ -30,6 +30,7 @@ class DeadLetterRow:
     payload: bytes
     replayed_at: datetime | None
     replay_result: str | None
+    repeats: int = 1  # received this many times (migration 0024)
 
 
 @dataclass
@@ -58,7 +59,8 @@ async def select(conn: AsyncConnection[Any], *, reason: str | None = None,
         params.append(ids)
     query = sql.SQL(
         "SELECT dead_letter_id, received_at, transport, topic, station_id, reason, detail,"
-        " payload, replayed_at, replay_result FROM dead_letter WHERE {} ORDER BY dead_letter_id"
+        " payload, replayed_at, replay_result, repeats FROM dead_letter WHERE {}"
+        " ORDER BY dead_letter_id"
         " LIMIT %s{}"
     ).format(sql.SQL(" AND ").join(where), sql.SQL(" FOR UPDATE SKIP LOCKED" if lock else ""))
     params.append(limit)

@@ -60,12 +60,15 @@ def list_(reason: str | None, station_id: str | None, ids: tuple[int, ...], limi
              "transport": r.transport, "topic": r.topic, "station_id": r.station_id,
              "reason": r.reason, "detail": r.detail, "payload_bytes": len(r.payload),
              "payload_head": bytes(r.payload[:200]).decode("utf-8", "replace"),
-             "replay_result": r.replay_result} for r in rows], ensure_ascii=False, indent=1))
+             "replay_result": r.replay_result, "repeats": r.repeats} for r in rows],
+            ensure_ascii=False, indent=1))
         return
     for r in rows:
         head = bytes(r.payload[:60]).decode("utf-8", "replace").replace("\n", " ")
+        times = f" (×{r.repeats})" if r.repeats > 1 else ""
         click.echo(f"{r.dead_letter_id:>8} {r.received_at:%Y-%m-%d %H:%M:%S} {r.reason:<22} "
-                   f"{r.topic[:40]:<40} {r.detail[:80]}  [{len(r.payload)} B: {head!r}]")
+                   f"{r.topic[:40]:<40} {r.detail[:80]}{times}  [{len(r.payload)} B: "
+                   f"{head!r}]")
     click.echo(f"{len(rows)} entries")
 
 

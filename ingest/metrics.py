@@ -58,6 +58,32 @@ class IngestMetrics:
             ["kind"],
             registry=reg,
         )
+        self.held_bytes = Gauge(
+            "envmon_ingest_held_bytes",
+            "Estimated bytes of the messages held (payloads plus decoded readings)",
+            registry=reg,
+        )
+        self.held_messages_peak = Gauge(
+            "envmon_ingest_held_messages_peak",
+            "Most messages held at once since start (bound: ingest.max_held_messages)",
+            registry=reg,
+        )
+        self.held_bytes_peak = Gauge(
+            "envmon_ingest_held_bytes_peak",
+            "Most estimated bytes held at once since start (bound: ingest.max_held_bytes)",
+            registry=reg,
+        )
+        self.intake_paused = Counter(
+            "envmon_ingest_intake_paused_total",
+            "Times the consumer stopped reading its socket because the held bound was reached",
+            registry=reg,
+        )
+        self.db_refused = Counter(
+            "envmon_ingest_db_refused_total",
+            "Messages the database kept refusing, dead-lettered, by SQLSTATE",
+            ["sqlstate"],
+            registry=reg,
+        )
         self.db_up = Gauge("envmon_ingest_db_up", "1 when the last batch committed", registry=reg)
         self.mqtt_connected = Gauge(
             "envmon_ingest_mqtt_connected", "1 while connected to the broker", registry=reg

@@ -10,10 +10,13 @@ PUBLISH, PUBACK, PING), so we speak them directly on an asyncio transport: PUBAC
 only after the batch holding the message is committed, many PUBACKs go out in one write, and
 no thread is involved. Tested against the real Mosquitto (tests/ingest/).
 
-Flow control: the broker never has more than ``max_inflight_messages`` unacknowledged
-messages in flight to us (MQTT 5 Receive Maximum; ``max_inflight_messages`` in the broker
-config for MQTT 3.1.1), so memory stays bounded while the database is slow or down and the
-broker keeps the rest in our persistent session.
+Flow control: we announce ``max_inflight_messages`` (MQTT 5 Receive Maximum;
+``max_inflight_messages`` in the broker config for MQTT 3.1.1), but Mosquitto 2.0.11 honours it
+only until the first PUBACK and then pushes its whole backlog. So the bound is ours: when the
+pipeline holds ``max_held_messages`` or ``max_held_bytes``, the consumer stops reading its
+socket (TCP flow control stops the broker, which keeps the rest in our persistent session)
+and resumes when a commit makes room. A PUBLISH larger than the payload limit is never
+buffered whole (:class:`~ingest.mqtt_wire.PacketReader` keeps its first bytes).
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from collections.abc import Callable
 from typing import Any
 
 from envmon.settings import Settings
+from envmon.stations import STATION_ID_RE
 from ingest import mqtt_wire as wire
 from ingest.errors import Rejection
 from ingest.metrics import IngestMetrics
-from ingest.pipeline import Pipeline
+from ingest.pipeline import Origin, Pipeline
 from ingest.router import Router
 from ingest.transports import MQTT
 
@@ -43,7 +47,7 @@ class _Session(asyncio.Protocol):
     def __init__(self, consumer: MqttConsumer, epoch: int) -> None:
         self.consumer = consumer
         self.epoch = epoch
-        self.reader = wire.PacketReader()
+        self.reader = wire.PacketReader(keep=consumer.max_packet_kept)
         self.transport: asyncio.Transport | None = None
         self.connack: asyncio.Future[wire.ConnAck] = asyncio.get_running_loop().create_future()
         self.suback: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -51,6 +55,22 @@ class _Session(asyncio.Protocol):
         self._acks = bytearray()
         self._flush_scheduled = False
         self.last_seen = asyncio.get_running_loop().time()
+        self.paused = False
+
+    def pause(self) -> None:
+        """Stop reading: the kernel buffer fills and TCP stops the broker's sending."""
+        if not self.paused and self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+            self.paused = True
+
+    def resume(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        self.last_seen = asyncio.get_running_loop().time()
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+            asyncio.get_running_loop().call_soon(self._drain)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -58,13 +78,23 @@ class _Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_seen = asyncio.get_running_loop().time()
+        self.reader.push(data)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle buffered packets until none is complete or we are paused (the rest waits
+        here, as raw bytes, for :meth:`resume`)."""
         try:
-            packets = self.reader.feed(data)
             version = self.consumer.version
-            for first, body in packets:
+            while not self.paused:
+                packet = self.reader.pop()
+                if packet is None:
+                    return
+                first, body, size = packet
                 kind = first & 0xF0
                 if kind == wire.PUBLISH:
-                    self.consumer.on_publish(self, wire.parse_publish(first, body, version))
+                    msg = wire.parse_publish(first, body, version)
+                    self.consumer.on_publish(self, msg, size - len(body) + len(msg.payload))
                 elif kind == wire.CONNACK and not self.connack.done():
                     self.connack.set_result(wire.parse_connack(body))
                 elif kind == wire.SUBACK and not self.suback.done():
@@ -120,9 +150,15 @@ class MqttConsumer:
         self._session: _Session | None = None
         self._closing = False
         self.connected = asyncio.Event()  # set while connected and subscribed
+        # A PUBLISH body beyond this is cut (topic up to 64 KiB and properties fit before it).
+        self.max_packet_kept = router.max_payload_bytes + 128 * 1024
+        self._keep_oversize = settings.ingest.oversize_keep_bytes
+        pipeline.on_room = self._resume
 
     # -- per message --------------------------------------------------------------------------
-    def on_publish(self, session: _Session, msg: wire.Publish) -> None:
+    def on_publish(self, session: _Session, msg: wire.Publish, size: int) -> None:
+        """One PUBLISH; ``size`` is its payload's length on the wire (``msg.payload`` holds
+        only the first bytes of an oversized one)."""
         if self._closing:
             return  # not acknowledged: the broker delivers it again to the next session
         self._received.inc()
@@ -130,18 +166,28 @@ class MqttConsumer:
         router, pipeline = self._router, self._pipeline
         payload = msg.payload
         try:
+            if size > router.max_payload_bytes:
+                raise Rejection("oversize", f"payload of {size} bytes exceeds "
+                                f"{router.max_payload_bytes} (first {self._keep_oversize} bytes"
+                                " kept)", _station_in(msg.topic))
             readings = router.decode(msg.topic, payload)
         except Rejection as rej:
-            if rej.reason == "oversize":
-                payload = payload[: router.max_payload_bytes]
-                rej.detail += " (first bytes kept)"
-            pipeline.reject_nowait(MQTT, msg.topic, payload, rej, ack)
-            return
-        # Parts of a payload the decoder could not store (e.g. HJ 212 unknown codes) are kept
-        # too, committed no later than the readings the acknowledgement covers.
-        for raw, note in getattr(readings, "dead_letters", ()):
-            pipeline.reject_nowait(MQTT, msg.topic, raw, note)
-        pipeline.accept_nowait(readings, ack)
+            pipeline.reject_nowait(MQTT, msg.topic, payload[: self._keep_oversize]
+                                   if rej.reason == "oversize" else payload, rej, ack)
+        else:
+            # Parts of a payload the decoder could not store (e.g. HJ 212 unknown codes) are
+            # kept too, committed no later than the readings the acknowledgement covers.
+            for raw, note in getattr(readings, "dead_letters", ()):
+                pipeline.reject_nowait(MQTT, msg.topic, raw, note)
+            pipeline.accept_nowait(readings, ack, Origin(MQTT, msg.topic, payload))
+        if pipeline.full and not session.paused:
+            session.pause()
+            self._metrics.intake_paused.inc()
+
+    def _resume(self) -> None:
+        """The pipeline has room again: read on."""
+        if self._session is not None:
+            self._session.resume()
 
     @property
     def subscribed(self) -> bool:
@@ -199,7 +245,8 @@ class MqttConsumer:
         loop = asyncio.get_running_loop()
         while not session.closed.done():
             await asyncio.sleep(KEEPALIVE / 2)
-            if loop.time() - session.last_seen > KEEPALIVE * 1.5:
+            # While paused we read nothing, PINGRESPs included: silence is ours, not the broker's.
+            if not session.paused and loop.time() - session.last_seen > KEEPALIVE * 1.5:
                 log.warning("broker silent for %.0f s; reconnecting", KEEPALIVE * 1.5)
                 if session.transport is not None:
                     session.transport.abort()
@@ -246,6 +293,7 @@ class MqttConsumer:
         closes. Closing outright with unread messages in our receive buffer makes the kernel
         send a reset, and the broker may then drop PUBACKs it has not read yet (seen in
         tests: "disconnected: Broken pipe" and the last acknowledged batch delivered again)."""
+        session.resume()  # read (and drop: we are closing) what a pause left unread
         session._flush()
         session.send(wire.DISCONNECT_PACKET)
         transport = session.transport
@@ -266,3 +314,11 @@ class MqttConsumer:
         while not self._pipeline.idle and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await asyncio.sleep(0)  # run the scheduled PUBACK flush
+
+
+def _station_in(topic: str) -> str | None:
+    """The station id of a ``…/v1/<id>/<format>`` topic, when it looks like one."""
+    levels = topic.split("/")
+    if len(levels) >= 2 and STATION_ID_RE.match(levels[-2]):
+        return levels[-2]
+    return None

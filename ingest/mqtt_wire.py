@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
@@ -145,33 +146,81 @@ def _read_varint(buf: bytes | bytearray, pos: int) -> tuple[int, int]:
     raise ProtocolError("variable byte integer longer than 4 bytes")
 
 
+class Packet(NamedTuple):
+    """One packet: first byte, body, and the body's full length on the wire (larger than
+    ``len(body)`` when the reader kept only the first bytes of an oversized packet)."""
+
+    first: int
+    body: bytes
+    size: int
+
+
 class PacketReader:
-    """Feed bytes in any chunking; take out complete packets as (first byte, body)."""
+    """Push bytes in any chunking; pop complete packets one at a time.
 
-    def __init__(self, max_packet: int = MAX_REMAINING_LENGTH) -> None:
+    Popping one at a time lets the consumer stop mid-chunk: what it has not popped stays
+    here as raw bytes (one socket read at most), cheaper than decoded messages.
+    A packet longer than ``keep`` bytes is not buffered whole: its first ``keep`` bytes are
+    returned (``size`` tells the real length) and the rest is skipped as it arrives, so a
+    hostile 10 MB PUBLISH costs ``keep`` bytes of memory, not 10 MB.
+    """
+
+    def __init__(self, max_packet: int = MAX_REMAINING_LENGTH, keep: int | None = None) -> None:
         self._buf = bytearray()
+        self._pos = 0  # start of the first packet not popped yet
         self._max = max_packet
+        self._keep = max_packet if keep is None else keep
+        self._skip = 0  # bytes of an oversized packet still to discard
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        buf = self._buf
-        buf += data
-        out: list[tuple[int, bytes]] = []
-        pos = 0
+    def push(self, data: bytes) -> None:
+        if self._skip:
+            if len(data) <= self._skip:
+                self._skip -= len(data)
+                return
+            data = data[self._skip:]
+            self._skip = 0
+        if self._pos:
+            del self._buf[:self._pos]
+            self._pos = 0
+        if not self._buf and len(data) > 65536:
+            self._buf = bytearray()  # do not keep a large allocation alive
+        self._buf += data
+
+    def pop(self) -> Packet | None:
+        """The next complete packet, or None until more bytes are pushed."""
+        buf, pos = self._buf, self._pos
         n = len(buf)
-        while n - pos >= 2:
-            try:
-                length, start = _read_varint(buf, pos + 1)
-            except ProtocolError:
-                if n - pos - 1 < 4:
-                    break  # the length itself is not complete yet
-                raise
-            if length > self._max:
-                raise ProtocolError(f"packet of {length} bytes exceeds {self._max}")
-            end = start + length
+        if n - pos < 2:
+            return None
+        try:
+            length, start = _read_varint(buf, pos + 1)
+        except ProtocolError:
+            if n - pos - 1 < 4:
+                return None  # the length itself is not complete yet
+            raise
+        if length > self._max:
+            raise ProtocolError(f"packet of {length} bytes exceeds {self._max}")
+        end = start + length
+        if length > self._keep:
+            if n - start < self._keep:
+                return None  # not even the kept part is here yet
+            packet = Packet(buf[pos], bytes(buf[start:start + self._keep]), length)
             if end > n:
-                break
-            out.append((buf[pos], bytes(buf[start:end])))
-            pos = end
-        if pos:
-            del buf[:pos]
-        return out
+                self._skip = end - n
+                end = n
+        elif end > n:
+            return None
+        else:
+            packet = Packet(buf[pos], bytes(buf[start:end]), length)
+        self._pos = end
+        return packet
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not popped yet."""
+        return len(self._buf) - self._pos
+
+    def feed(self, data: bytes) -> list[Packet]:
+        """Push ``data`` and pop every complete packet."""
+        self.push(data)
+        return list(iter(self.pop, None))

@@ -25,6 +25,11 @@ from ingest.transports import MQTT
 
 log = logging.getLogger(__name__)
 
+
+class MetricsPortInUse(RuntimeError):
+    """The health/metrics port is taken (usually: ingest is already running)."""
+
+
 @functools.cache
 def process_metrics() -> IngestMetrics:
     """The metrics of this process (one set on the default registry)."""
@@ -59,15 +64,28 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
 
     router = Router(settings.topic_prefix, registry, settings.ingest.max_payload_bytes,
                     decoders=decoders)
-    pipeline = Pipeline(url, metrics, batch_max_messages=settings.ingest.batch_max_messages,
-                        batch_max_seconds=settings.ingest.batch_max_seconds,
-                        max_pending=settings.ingest.max_inflight_messages)
+    options = settings.ingest
+    pipeline = Pipeline(url, metrics, batch_max_messages=options.batch_max_messages,
+                        batch_max_seconds=options.batch_max_seconds,
+                        max_pending=options.max_held_messages,
+                        max_pending_bytes=options.max_held_bytes,
+                        batch_max_bytes=options.batch_max_bytes,
+                        max_retries=options.max_db_retries)
     consumer = MqttConsumer(settings, router, pipeline, metrics)
     health = None
     if serve_health:
         health = HealthServer(settings.metrics_host, settings.metrics_port,
                               ready=lambda: consumer.subscribed and pipeline.db_ready)
-        await health.start()
+        try:
+            await health.start()
+        except OSError as exc:
+            # Before the broker is touched: a second consumer with the same client id would
+            # take the first one's session over.
+            raise MetricsPortInUse(
+                f"cannot listen on {settings.metrics_host}:{settings.metrics_port} for "
+                f"/metrics and /healthz ({exc.strerror}): is another envmon ingest running? "
+                "Give this one its own ENVMON_METRICS_PORT (and ENVMON_INGEST__CLIENT_ID)"
+            ) from None
     _tune_gc()
     tasks = [
         asyncio.create_task(pipeline.run(stop), name="ingest-pipeline"),

@@ -56,8 +56,10 @@ class Cluster:
                   f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}{extra}",
                   "start")
 
-    def stop(self) -> None:
-        self._ctl("-w", "-m", "fast", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` (clients disconnected, clean shutdown) or ``immediate`` (no shutdown
+        checkpoint: crash recovery at the next start)."""
+        self._ctl("-w", "-m", mode, "stop")
 
     def destroy(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
+from psycopg import sql
 
 from tests.conftest import free_port
 
@@ -96,11 +99,16 @@ class IngestProcess:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
-    def start(self, timeout: float = 30) -> IngestProcess:
+    def env(self) -> dict[str, str]:
+        """The environment the process runs with."""
         env = {**os.environ, "ENVMON_DATABASE_URL": self.database_url,
                "ENVMON_MQTT_URL": self.mqtt_url, "ENVMON_INGEST__CLIENT_ID": self.client_id,
                "ENVMON_METRICS_PORT": str(self.port), **self.extra_env}
         env.pop("ENVMON_CONFIG", None)
+        return env
+
+    def start(self, timeout: float = 30) -> IngestProcess:
+        env = self.env()
         self.log_path = Path(f"/tmp/envmon-test-ingest-{self.client_id}.log")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "envmon", "ingest"], env=env,
@@ -138,6 +146,11 @@ class IngestProcess:
         assert self.proc is not None
         self.proc.send_signal(sig)
         return self.proc.wait(60)
+
+    def kill_no_wait(self, sig: int) -> None:
+        """Send ``sig`` (e.g. SIGSTOP/SIGCONT) without waiting for an exit."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
 
     def stop(self) -> int:
         return self.kill(signal.SIGTERM)
@@ -179,3 +192,28 @@ def unique(prefix: str) -> Iterator[str]:
     while True:
         i += 1
         yield f"{prefix}-{os.getpid()}-{i}"
+
+
+@contextlib.contextmanager
+def refuse_station(url: str, station: str, sqlstate: str) -> Iterator[str]:
+    """A trigger that makes PostgreSQL refuse every reading of ``station`` with ``sqlstate``
+    (what TimescaleDB does with SQLSTATE 53400 for a late row into a compressed chunk)."""
+    name = f"envmon_test_refuse_{secrets.token_hex(4)}"
+    message = f"test refusal {sqlstate} for {station}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL(
+            "CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.station_id = {sid} THEN"
+            "  RAISE EXCEPTION USING ERRCODE = {code}, MESSAGE = {msg};"
+            " END IF; RETURN NEW; END $$").format(
+                fn=sql.Identifier(name), sid=sql.Literal(station), code=sql.Literal(sqlstate),
+                msg=sql.Literal(message)))
+        conn.execute(sql.SQL(
+            "CREATE TRIGGER {t} BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION {fn}()"
+        ).format(t=sql.Identifier(name), fn=sql.Identifier(name)))
+    try:
+        yield message
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TRIGGER {t} ON readings").format(t=sql.Identifier(name)))
+            conn.execute(sql.SQL("DROP FUNCTION {fn}()").format(fn=sql.Identifier(name)))

@@ -32,9 +32,9 @@ async def test_replay_all_transports_after_registering(db_conn: AsyncConnection[
     before = row[0] if row else 0
     async with db_conn.transaction():
         await store_dead_letters(db_conn, [
-            DeadLetter(MQTT, f"envmon/v1/{sid}/data", doc, unknown),
-            DeadLetter(MQTT, f"envmon/v1/{sid}/hj212", packet, unknown),
-            DeadLetter(HJ212_TCP, "tcp://10.0.0.9:5100", packet,
+            DeadLetter.of(MQTT, f"envmon/v1/{sid}/data", doc, unknown),
+            DeadLetter.of(MQTT, f"envmon/v1/{sid}/hj212", packet, unknown),
+            DeadLetter.of(HJ212_TCP, "tcp://10.0.0.9:5100", packet,
                        Rejection("unknown_station", f"no station for MN {mn}")),
         ])
     registry = StationRegistry()

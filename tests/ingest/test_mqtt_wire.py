@@ -38,7 +38,8 @@ def test_connect_5_properties() -> None:
 def test_publish_roundtrip_3_and_5() -> None:
     pkt = wire.publish_packet(b"envmon/v1/a/data", 513, b'{"x":1}')
     reader = wire.PacketReader()
-    [(first, body)] = reader.feed(pkt)
+    [(first, body, size)] = reader.feed(pkt)
+    assert size == len(body)
     msg = wire.parse_publish(first, body, 4)
     assert (msg.topic, msg.packet_id, msg.qos, msg.dup, msg.payload) == (
         "envmon/v1/a/data", 513, 1, False, b'{"x":1}')
@@ -55,13 +56,13 @@ def test_reader_any_chunking() -> None:
                for i, size in enumerate(sizes)]
     stream = b"".join(packets)
     reader = wire.PacketReader()
-    out: list[tuple[int, bytes]] = []
+    out: list[wire.Packet] = []
     pos = 0
     while pos < len(stream):
         step = rng.choice([1, 2, 3, 7, 100, 5000])
         out += reader.feed(stream[pos:pos + step])
         pos += step
-    assert [wire.parse_publish(f, b, 4).packet_id for f, b in out] == list(range(1, 51))
+    assert [wire.parse_publish(f, b, 4).packet_id for f, b, _ in out] == list(range(1, 51))
 
 
 def test_reader_rejects_overlong_length() -> None:
@@ -69,6 +70,29 @@ def test_reader_rejects_overlong_length() -> None:
         wire.PacketReader().feed(b"\x30\xff\xff\xff\xff\x01")
     with pytest.raises(wire.ProtocolError):
         wire.PacketReader(max_packet=10).feed(b"\x30\x0b" + b"x" * 11)
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096, 1 << 20])
+def test_reader_keeps_only_the_first_bytes_of_an_oversized_packet(step: int) -> None:
+    """A 3 MB PUBLISH between two small ones, fed in any chunking: the big one comes out cut
+    to ``keep`` bytes with its real size, the reader never holds it whole, and the packets
+    after it are intact."""
+    big_payload = bytes(range(256)) * (3 * 4096)
+    stream = (wire.publish_packet(b"t/1", 1, b"a") + wire.publish_packet(b"t/2", 2, big_payload)
+              + wire.publish_packet(b"t/3", 3, b"c"))
+    reader = wire.PacketReader(keep=1000)
+    out: list[wire.Packet] = []
+    most_buffered = 0
+    for pos in range(0, len(stream), step):
+        out += reader.feed(stream[pos:pos + step])
+        most_buffered = max(most_buffered, reader.buffered)
+    msgs = [wire.parse_publish(p.first, p.body, 4) for p in out]
+    assert [m.packet_id for m in msgs] == [1, 2, 3]
+    assert [m.payload for m in (msgs[0], msgs[2])] == [b"a", b"c"]
+    head = len(wire.string(b"t/2")) + 2
+    assert msgs[1].payload == big_payload[:1000 - head]
+    assert out[1].size == head + len(big_payload) and len(out[1].body) == 1000
+    assert most_buffered <= 1000 + 16
 
 
 def test_suback_and_connack() -> None:

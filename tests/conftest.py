@@ -85,21 +85,33 @@ class LayoutDatabases:
 
     def __init__(self) -> None:
         self._urls: dict[str, tuple[str, str]] = {}
+        self._extra: list[tuple[str, str]] = []
         self._cluster: pgcluster.Cluster | None = None
 
     def url(self, layout: str) -> str:
         if layout not in self._urls:
-            admin = ADMIN_URL
-            if layout == "timescale":
-                self._cluster = layouts.start_timescale_cluster(free_port)
-                admin = self._cluster.url
-            url = create_database(admin_url=admin)
-            layouts.migrate(url, layout)
-            self._urls[layout] = (url, admin)
+            self._urls[layout] = self._create(layout, "envmon_test")
         return self._urls[layout][0]
 
+    def fresh(self, layout: str, prefix: str) -> str:
+        """Another migrated database of ``layout``, of its own (for tests that need to know
+        every row in it, e.g. lists of all stations); dropped with the session's."""
+        url, admin = self._create(layout, prefix)
+        self._extra.append((url, admin))
+        return url
+
+    def _create(self, layout: str, prefix: str) -> tuple[str, str]:
+        admin = ADMIN_URL
+        if layout == "timescale":
+            if self._cluster is None:
+                self._cluster = layouts.start_timescale_cluster(free_port)
+            admin = self._cluster.url
+        url = create_database(prefix, admin_url=admin)
+        layouts.migrate(url, layout)
+        return url, admin
+
     def close(self) -> None:
-        for url, admin in self._urls.values():
+        for url, admin in [*self._urls.values(), *self._extra]:
             drop_database(url, admin)
         if self._cluster is not None:
             self._cluster.destroy()

@@ -214,11 +214,23 @@ def test_sigterm_mid_stream_commits_then_acks(database_url: str, mqtt_broker: Br
     register_air(database_url, [sid])
     first = IngestProcess(database_url, mqtt_broker.url, client).start()
     n = 20_000
+    messages = air_messages(sid, n)
+    stopping = threading.Event()
+
+    def paced() -> Iterator[tuple[str, bytes]]:
+        # the last quarter waits for the SIGTERM, so it arrives while the process stops
+        # however fast the first three quarters were stored
+        for i, message in enumerate(messages):
+            if i == 3 * n // 4:
+                stopping.wait(120)
+            yield message
+
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
-    sender = threading.Thread(target=pub.publish, args=(air_messages(sid, n),))
+    sender = threading.Thread(target=pub.publish, args=(paced(),))
     sender.start()
     w = Waiter(database_url)
     eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
+    stopping.set()
     assert first.stop() == 0  # SIGTERM while messages keep arriving
     assert 0 < w.scalar(ROWS, sid) < 6 * n
     sender.join(120)

@@ -42,6 +42,7 @@ from ingest.hj212.options import GatewaySettings
 from ingest.hj212.packet import Packet
 from ingest.hj212.reassembly import Reassembler
 from ingest.metrics import IngestMetrics
+from ingest.pipeline import Origin
 from ingest.reading import Reading
 from ingest.transports import HJ212_TCP
 
@@ -61,7 +62,8 @@ class PipelineLike(Protocol):
     """The part of :class:`ingest.pipeline.Pipeline` the gateway uses."""
 
     async def accept(self, readings: Sequence[Reading],
-                     on_commit: Callable[[], None] | None = None) -> None: ...
+                     on_commit: Callable[[], None] | None = None,
+                     origin: Origin | None = None) -> None: ...
 
     async def reject(self, transport: str, topic: str, payload: bytes, rejection: Rejection,
                      on_commit: Callable[[], None] | None = None) -> None: ...
@@ -278,7 +280,8 @@ class Gateway:
             await self._pipeline.reject(HJ212_TCP, conn.topic, raw, note)
         wanted = [p for p in intake.parts if p.ack_requested]
         on_commit = self._answer(conn.writer, wanted) if wanted else None
-        await self._pipeline.accept(intake.readings, on_commit)
+        await self._pipeline.accept(intake.readings, on_commit,
+                                    Origin(HJ212_TCP, conn.topic, intake.raw))
 
     @staticmethod
     def _good_packet(conn: _Connection) -> None:

@@ -39,12 +39,15 @@ class Intake:
     one arrived; empty while waiting for the others): the ones whose Flag asks for an answer are
     answered after ``readings`` and ``dead_letters`` are committed. ``dead_letters`` hold the
     packet with each reason some of its items were not stored (the readings are stored anyway).
+    ``raw`` is the packet as a dead letter keeps it (a split packet's parts one after the other),
+    so that readings the database refuses are dead-lettered as the bytes that carried them.
     """
 
     station: Station
     parts: tuple[Packet, ...]
     readings: list[Reading]
     dead_letters: DeadLetters
+    raw: bytes = b""
 
 
 def take_packet(payload: bytes, registry: StationLookup, reassembler: Reassembler,
@@ -76,7 +79,7 @@ def take_packet(payload: bytes, registry: StationLookup, reassembler: Reassemble
             rejection.station_id = station.station_id if station is not None else station_id
         raise
     notes = [(merged.raw, r) for r in decoded.rejections(station.station_id)]
-    return Intake(station, parts, decoded.readings, notes)
+    return Intake(station, parts, decoded.readings, notes, merged.raw)
 
 
 def expired_parts(reassembler: Reassembler, registry: StationLookup

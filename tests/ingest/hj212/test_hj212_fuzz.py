@@ -33,6 +33,7 @@ from ingest.hj212 import (
 from ingest.hj212.framing import Framer
 from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
 from ingest.metrics import IngestMetrics
+from ingest.pipeline import Origin
 from ingest.reading import DATA_FLAGS, Reading
 from tests.ingest.hj212.hj212_support import REFERENCE_PACKETS, station_for
 
@@ -172,7 +173,8 @@ class CountingPipeline:
         self.rejected: dict[str, int] = {}
 
     async def accept(self, readings: Sequence[Reading],
-                     on_commit: Callable[[], None] | None = None) -> None:
+                     on_commit: Callable[[], None] | None = None,
+                     origin: Origin | None = None) -> None:
         for reading in readings:
             check_reading(reading)
         self.accepted += 1

@@ -39,7 +39,7 @@ from ingest.pipeline import Pipeline
 from ingest.router import Router, station_decoders
 from ingest.transports import HJ212_TCP
 from tests.conftest import Broker
-from tests.ingest.support import Publisher
+from tests.ingest.support import Publisher, refuse_station
 
 pytestmark = pytest.mark.integration
 
@@ -539,3 +539,33 @@ async def test_gateway_dead_letters_replay(rig: Rig) -> None:
         (stranger.station_id, "pm25", "hour", "2026-03-01T00:00:00+00:00", 41.0)}
     assert {(p, v) for _, p, _, _, v in await stored(rig.url, [air.station_id])} == {
         ("pm25", 33.0), ("pm10", 2000.0)}
+
+
+async def test_readings_the_database_refuses_are_dead_lettered_as_the_packet(rig: Rig) -> None:
+    """A packet whose readings PostgreSQL refuses is kept as the bytes the logger sent
+    (transport hj212-tcp, replayable), not as a dump of the decoded readings."""
+    air = new_station("air")
+    await register(rig.url, [air])
+    rig.registry.replace([air])
+    rig.start_pipeline()
+    packet = encode_data_packet(air.mn or "", PW, "2061", "22", T0, {"pm25": 12.0},
+                                qn="20260301000000001")
+    with refuse_station(rig.url, air.station_id, "23514") as message:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", rig.gateway.port)
+        writer.write(packet)
+        await writer.drain()
+        async with await psycopg.AsyncConnection.connect(rig.url, autocommit=True) as conn:
+            async with asyncio.timeout(60):
+                while True:
+                    cur = await conn.execute(
+                        "SELECT transport, reason, detail, payload FROM dead_letter"
+                        " WHERE station_id = %s", (air.station_id,))
+                    rows = await cur.fetchall()
+                    if rows:
+                        break
+                    await asyncio.sleep(0.05)
+        writer.close()
+    [(transport, reason, detail, payload)] = rows
+    assert (transport, reason) == (HJ212_TCP, "db_rejected")
+    assert message in detail
+    assert bytes(payload) == packet

@@ -274,7 +274,7 @@ def _tree_sum(x: F64) -> tuple[F64, F64]:
     return level[0], np.concatenate(errors)
 
 
-def _exact_sums(x: F64) -> F64:
+def exact_sums(x: F64) -> F64:
     """``math.fsum`` over axis 0 of a finite array (see the module docstring for the proof)."""
     m = x.shape[0]
     if m == 0:
@@ -307,7 +307,7 @@ def _window_sums(z: F64, n: int) -> F64:
         out[..., 1:] -= cs[..., : -n]
         return out
     view = np.lib.stride_tricks.sliding_window_view(z, n, axis=-1)
-    return _exact_sums(np.moveaxis(view, -1, 0))
+    return exact_sums(np.moveaxis(view, -1, 0))
 
 
 def _means(sums: F64, counts: npt.NDArray[np.int64], min_valid: int) -> F64:
@@ -350,10 +350,10 @@ def _row_sums(z: F64) -> F64:
     if ints.all():
         return np.asarray(z.sum(axis=-1) + 0.0, np.float64)
     if not ints.any():
-        return _exact_sums(np.moveaxis(z, -1, 0))
+        return exact_sums(np.moveaxis(z, -1, 0))
     out = np.empty(z.shape[:-1])
     out[:, ints] = z[:, ints].sum(axis=-1) + 0.0
-    out[:, ~ints] = _exact_sums(np.moveaxis(z[:, ~ints], -1, 0))
+    out[:, ~ints] = exact_sums(np.moveaxis(z[:, ~ints], -1, 0))
     return out
 
 
@@ -735,7 +735,7 @@ def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
         valid = ~np.isnan(stack)
         any_valid |= valid
         stack[~valid] = 0.0
-        values[row] = _means(_exact_sums(stack), valid.sum(axis=0, dtype=np.int64), 1)
+        values[row] = _means(exact_sums(stack), valid.sum(axis=0, dtype=np.int64), 1)
     return Grid(start, values), any_valid.sum(axis=0, dtype=np.int32)
 
 
@@ -747,7 +747,7 @@ def region_daily(station_values: F64, region: Grid, first_day: int, count: int) 
     if station_values.ndim != 3 or station_values.shape[1:] != (count, 5):
         raise ValueError(f"station_values must be [stations, {count}, 5]")
     valid = ~np.isnan(station_values)
-    sums = _exact_sums(np.where(valid, station_values, 0.0))
+    sums = exact_sums(np.where(valid, station_values, 0.0))
     by_column = np.empty((len(DAILY_INDICATORS), 1, count))
     by_column[:5, 0] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1).T
     o3 = region.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -86,6 +86,7 @@ def encode_each(arrays: np.ndarray[Any, Any]) -> list[bytes]:
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_DATE = date(2000, 1, 1)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def field(data: bytes) -> bytes:
@@ -104,6 +105,11 @@ def date_field(day: date) -> bytes:
 def to_pg_us(ts: datetime) -> int:
     """Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as timestamptz is sent."""
     return int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
+
+
+def from_pg_us(us: int) -> datetime:
+    """The instant ``us`` microseconds after PostgreSQL's epoch (``to_pg_us`` reversed)."""
+    return _PG_EPOCH + timedelta(microseconds=us)
 
 
 def timestamptz_field(ts: datetime) -> bytes:

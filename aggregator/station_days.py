@@ -18,14 +18,14 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from aggregator import air_grid, hour_readings, noise, standards, tables, water
+from aggregator import air_grid, hour_readings, noise, sample_hours, standards, tables, water
 from aggregator.air_grid import Grid
-from aggregator.flags import is_valid_flag
 from aggregator.hour_blocks import STATION_HOURS, HourBlocks, sync_blocks
 from aggregator.hour_readings import HourReadings
-from aggregator.hourly import HourlyValue, Sample, hour_of, hourly_values
+from aggregator.hourly import HourlyValue, hour_of
 from aggregator.pg_arrays import to_pg_us
 from aggregator.revisions import Row, SyncStats, sync_rows
+from aggregator.sample_hours import SampleSeries
 from envmon.parameters import StationKind
 
 DAY = timedelta(days=1)
@@ -89,7 +89,7 @@ def compute(
     stations."""
     dirty = set(days)
     samples = readings.samples if readings else []
-    derived = hourly_values(info.kind, samples)
+    derived = sample_hours.hourly_values(info.kind, samples)
     if derived and readings is not None:  # an hourly reading wins over derived values
         taken = {p: readings.hours_of(p) for p in readings.series}
         derived = [h for h in derived
@@ -118,8 +118,8 @@ def compute(
 
 
 def _excluded_counts(
-    sid: str, dirty: set[date], samples: Sequence[Sample], derived: Sequence[HourlyValue],
-    readings: HourReadings | None,
+    sid: str, dirty: set[date], samples: Sequence[SampleSeries],
+    derived: Sequence[HourlyValue], readings: HourReadings | None,
 ) -> list[tuple[str, date, str, str, int]]:
     """Flag-excluded readings per day, parameter and flag, among the readings each hour
     used: flagged hourly readings, and flagged samples of the hours derived from them."""
@@ -128,12 +128,12 @@ def _excluded_counts(
         day = standards.beijing_day(ts)
         if day in dirty:
             counts[(day, parameter, flag)] += 1
-    excluded = [s for s in samples if not is_valid_flag(s.flag)]
+    excluded = [(s, ts, flag) for s in samples for ts, flag in s.flagged]
     used = {(h.parameter, h.ts): h.source for h in derived} if excluded else {}
-    for s in excluded:
-        day = standards.beijing_day(s.ts)
-        if day in dirty and used.get((s.parameter, hour_of(s.ts))) == s.interval:
-            counts[(day, s.parameter, s.flag)] += 1
+    for s, ts, flag in excluded:
+        day = standards.beijing_day(ts)
+        if day in dirty and used.get((s.parameter, hour_of(ts))) == s.interval:
+            counts[(day, s.parameter, flag)] += 1
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
 

@@ -173,7 +173,7 @@ finite = st.floats(min_value=-1e100, max_value=1e100, allow_nan=False)
 def test_exact_sums_equal_fsum(rows: list[list[float]], width: int) -> None:
     """The TwoSum path == math.fsum (the library's mean numerator), ties included."""
     x = np.array([(r * width)[:width] for r in rows]).T
-    got = ag._exact_sums(x)
+    got = ag.exact_sums(x)
     assert [float(v) for v in got] == [math.fsum(r) for r in x.T.tolist()]
 
 
@@ -189,7 +189,7 @@ def test_exact_sums_equal_fsum(rows: list[list[float]], width: int) -> None:
 ])
 def test_exact_sums_hard_cases(values: list[float]) -> None:
     x = np.array(values)[:, None]
-    assert float(ag._exact_sums(x)[0]) == math.fsum(values)
+    assert float(ag.exact_sums(x)[0]) == math.fsum(values)
 
 
 def test_moving_sums_of_decimals() -> None:

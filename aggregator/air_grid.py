@@ -62,25 +62,23 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator import air, standards
-from aggregator.standards import Period, Pollutant
+from aggregator.standards import POLLUTANTS, Period, Pollutant
 from aggregator.standards import aqi as _aqi
-from aggregator.standards.air_time import HOUR
 from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet
+from aggregator.timebase import DAY, HOUR
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 Bool = npt.NDArray[np.bool_]
 
-POLLUTANTS = ("so2", "no2", "co", "o3", "pm10", "pm25")
-HOURLY_INDICATORS = ("so2", "no2", "co", "o3", "pm10", "pm25", "o3_8h", "pm10_24h", "pm25_24h")
+HOURLY_INDICATORS = (*POLLUTANTS, "o3_8h", "pm10_24h", "pm25_24h")
 HOURLY_CONCENTRATIONS = (*HOURLY_INDICATORS, "so2_24h")
 DAILY_INDICATORS = ("so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
 
 #: Why the fast path was left: "fsum" (a sum), "iaqi" (one IAQI), "report" (one report row).
 FALLBACKS: Counter[str] = Counter()
 
-_DAY = timedelta(days=1)
 _UTC8 = timedelta(hours=8)
 _EXACT_BELOW = 2.0**52
 _TEN4 = 10_000
@@ -102,7 +100,8 @@ _MOVING_GROUPS = [
         for spec in dict.fromkeys(m[1:] for m in _MOVING.values())
     )
 ]
-_HOURLY_COLUMNS: dict[RuleSet, tuple[str, ...]] = {
+#: the concentrations an hourly report of each rule set shows (the AQI's inputs)
+HOURLY_COLUMNS: dict[str, tuple[str, ...]] = {
     "2012": ("so2", "no2", "co", "o3", "o3_8h", "pm10_24h", "pm25_24h", "so2_24h"),
     "2026": POLLUTANTS,
 }
@@ -192,7 +191,7 @@ def report_at(reports: Reports, i: int) -> ReportView | None:
     if not reports.present[i]:
         return None
     rules = reports.rules[i]
-    columns = DAILY_INDICATORS if reports.kind == "daily" else _HOURLY_COLUMNS[rules]
+    columns = DAILY_INDICATORS if reports.kind == "daily" else HOURLY_COLUMNS[rules]
     row = reports.values[i]
     values = {}
     for c in columns:
@@ -697,7 +696,7 @@ def daily(grid: Grid, first_day: int, count: int) -> Reports:
     """Daily reports of grid days [first_day, first_day + count), as ``air.station_day``:
     24-h means (>= 20 h, GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
     by_column = _daily_values(grid.values[None], first_day, count)
-    return _daily_stack(grid.first_day + first_day * _DAY, by_column).station(0)
+    return _daily_stack(grid.first_day + first_day * DAY, by_column).station(0)
 
 
 def daily_many(start: datetime, values: F64, first_day: int, count: int) -> list[Reports]:
@@ -705,7 +704,7 @@ def daily_many(start: datetime, values: F64, first_day: int, count: int) -> list
     (``values`` as for :func:`hourly_many`); the reports are views into shared arrays."""
     day0 = _check_grid(start, values, stations=True)
     by_column = _daily_values(values, first_day, count)
-    return _daily_stack(day0 + first_day * _DAY, by_column).reports()
+    return _daily_stack(day0 + first_day * DAY, by_column).reports()
 
 
 def stack(grids: Sequence[Grid]) -> tuple[datetime, F64]:
@@ -752,4 +751,4 @@ def region_daily(station_values: F64, region: Grid, first_day: int, count: int) 
     by_column[:5, 0] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1).T
     o3 = region.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)
     by_column[5, 0], by_column[6, 0] = _o3_daily(o3)
-    return _daily_stack(region.first_day + first_day * _DAY, by_column).station(0)
+    return _daily_stack(region.first_day + first_day * DAY, by_column).station(0)

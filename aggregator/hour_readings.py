@@ -13,23 +13,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection
 
 from aggregator import standards
-from aggregator.air_grid import POLLUTANTS, Grid
+from aggregator.air_grid import Grid
 from aggregator.flags import VALID_FLAGS
 from aggregator.hourly import HourlyValue
 from aggregator.pg_arrays import from_pg_us, to_pg_us, use_numpy
 from aggregator.sample_hours import SampleSeries
+from aggregator.standards import POLLUTANTS
+from aggregator.timebase import DAY, HOUR_US
 
 Array = np.ndarray[Any, Any]
 Window = tuple[datetime, datetime]
-HOUR_US = 3_600_000_000
-DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -166,7 +166,7 @@ def grid(
         inside = (idx >= 0) & (idx < n)
         values[row, idx[inside]] = vals[inside]
         taken[row, idx[inside]] = True
-    rows = {p: i for i, p in enumerate(POLLUTANTS)}
+    rows: dict[str, int] = {p: i for i, p in enumerate(POLLUTANTS)}
     for h in derived:
         row_of = rows.get(h.parameter)
         if row_of is None or not h.valid or h.value is None:

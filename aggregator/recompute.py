@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -27,10 +27,10 @@ from psycopg import AsyncConnection
 from aggregator import hour_readings, queue, regions, station_days
 from aggregator.air_grid import Grid
 from aggregator.revisions import SyncStats
+from aggregator.timebase import DAY
 from envmon import db
 
 log = logging.getLogger(__name__)
-DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)

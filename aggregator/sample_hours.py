@@ -31,12 +31,12 @@ from aggregator import standards
 from aggregator.air_grid import exact_sums
 from aggregator.hourly import HourlyValue, combine, is_plain_mean
 from aggregator.pg_arrays import from_pg_us
+from aggregator.timebase import HOUR_US
 from envmon.parameters import StationKind
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Bool = npt.NDArray[np.bool_]
-HOUR_US = 3_600_000_000
 _US_PER_MINUTE = 60_000_000.0
 
 

@@ -11,14 +11,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from aggregator import air_grid, hour_readings, noise, sample_hours, standards, tables, water
+from aggregator import (
+    air_grid,
+    hour_readings,
+    noise,
+    sample_hours,
+    standards,
+    tables,
+    timebase,
+    water,
+)
 from aggregator.air_grid import Grid
 from aggregator.hour_blocks import STATION_HOURS, HourBlocks, sync_blocks
 from aggregator.hour_readings import HourReadings
@@ -26,9 +35,8 @@ from aggregator.hourly import HourlyValue, hour_of
 from aggregator.pg_arrays import to_pg_us
 from aggregator.revisions import Row, SyncStats, sync_rows
 from aggregator.sample_hours import SampleSeries
+from aggregator.timebase import DAY
 from envmon.parameters import StationKind
-
-DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,7 @@ def windows(days: Iterable[date]) -> list[tuple[datetime, datetime]]:
     """Merged [D-1, D+2) Beijing-day windows (as aware datetimes) around the given days."""
     out: list[tuple[datetime, datetime]] = []
     for day in sorted(set(days)):
-        lo, hi = tables.day_start(day - DAY), tables.day_start(day + 2 * DAY)
+        lo, hi = timebase.day_start(day - DAY), timebase.day_start(day + 2 * DAY)
         if out and lo <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], hi))
         else:
@@ -242,7 +250,7 @@ async def store(
     all_days = [d for _, d in next_pairs]
     sids = sorted(dirty)
     lo_day, hi_day = min(all_days), max(all_days) + DAY
-    lo_ts, hi_ts = tables.day_start(lo_day), tables.day_start(hi_day)
+    lo_ts, hi_ts = timebase.day_start(lo_day), timebase.day_start(hi_day)
 
     def by_ts(scope: set[tuple[str, date]]) -> Any:
         return lambda r: (r["station_id"], standards.beijing_day(r["ts"])) in scope
@@ -300,10 +308,11 @@ def _readings_span(row: Row) -> tuple[datetime, datetime]:
     """The readings a station row is computed from: its month, its day, or its hour and the
     day before (moving averages)."""
     if "month" in row:
-        return tables.day_start(row["month"]), tables.day_start(tables.next_month(row["month"]))
+        month = row["month"]
+        return timebase.day_start(month), timebase.day_start(timebase.next_month(month))
     if "day" in row:
-        return tables.day_start(row["day"]), tables.day_end(row["day"])
-    return tables.day_start(standards.beijing_day(row["ts"]) - DAY), row["ts"] + tables.HOUR
+        return timebase.day_start(row["day"]), timebase.day_end(row["day"])
+    return timebase.day_start(standards.beijing_day(row["ts"]) - DAY), row["ts"] + timebase.HOUR
 
 
 def _station_reason(conn: AsyncConnection[Any]) -> Any:

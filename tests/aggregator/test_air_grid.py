@@ -58,7 +58,7 @@ def _breakpoints(pollutant: str) -> list[float]:
     return sorted(out)
 
 
-BREAKPOINTS = [_breakpoints(p) for p in ag.POLLUTANTS]
+BREAKPOINTS = [_breakpoints(p) for p in standards.POLLUTANTS]
 
 
 # ---- comparison helpers -------------------------------------------------------------------
@@ -100,7 +100,7 @@ def assert_region_equal(grids: Sequence[ag.Grid]) -> None:
     stations = [ag.series_from_grid(g) for g in grids]
     ref_series = air.region_series(stations)
     region, n_stations = ag.region_grid(grids)
-    assert ag.series_from_grid(region) == {p: ref_series.get(p, {}) for p in ag.POLLUTANTS}
+    assert ag.series_from_grid(region) == {p: ref_series.get(p, {}) for p in standards.POLLUTANTS}
     for i, ts in enumerate(starts_of(region, 0, region.n_hours)):
         want = sum(1 for s in stations if any(ts in p for p in s.values()))
         assert n_stations[i] == want, ts

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.aggregator_recompute import POLLUTANTS, YEAR, mark_all, recompute
+from bench.aggregator_recompute import POLLUTANTS, YEAR, compare
 from envmon import db, storage
 from envmon.settings import StorageSettings
 from envmon.stations import Station, upsert_stations
@@ -74,14 +74,6 @@ async def load(url: str, stations: int, days: int) -> int:
     return rows
 
 
-async def scan_and_group(url: str) -> float:
-    async with await db.connect(url) as conn:
-        await conn.execute(SCAN_AND_GROUP)  # warm the cache like the recompute will be
-        started = time.perf_counter()
-        await conn.execute(SCAN_AND_GROUP)
-        return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, default=10)
@@ -96,22 +88,8 @@ def main() -> None:
         rows = asyncio.run(load(url, args.stations, args.days))
         print(f"loaded {rows} minute readings ({args.stations} stations x {args.days} days)"
               f" in {time.perf_counter() - t:.1f} s")
-        scans, runs = [], []
-        for _ in range(args.repeat):
-            scans.append(asyncio.run(scan_and_group(url)))
-            asyncio.run(mark_all(url, args.stations, args.days))
-            runs.append(recompute(url, 1, args.batch))
-        baseline, (seconds, done) = min(scans), min(runs)
-
-        def listed(values: list[float]) -> str:
-            return ", ".join(f"{v:.2f}" for v in values)
-
-        print(f"plain scan-and-group of the minute rows into hours: {baseline:.2f} s"
-              f" (best of {listed(scans)})")
-        print(f"full recompute from minute data ({done} station-days, batch {args.batch}):"
-              f" {seconds:.2f} s (best of {listed([r[0] for r in runs])})"
-              f" = {1000 * seconds / max(done, 1):.1f} ms per station-day")
-        print(f"ratio recompute / scan-and-group: {seconds / baseline:.1f}x (target <= 3x)")
+        compare(url, args.stations, args.days, workers=1, batch=args.batch,
+                repeat=args.repeat, query=SCAN_AND_GROUP, rows="minute")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of this process: {peak:.0f} MB")
     finally:

@@ -24,7 +24,6 @@ from aggregator import standards
 Series = dict[datetime, float | None]
 DAILY_MEANS = ("so2", "no2", "co", "pm10", "pm25")
 DAILY_COLUMNS = (*DAILY_MEANS, "o3_8h", "o3_1h")
-HOURLY_POLLUTANTS = ("so2", "no2", "co", "o3", "pm10", "pm25")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +125,7 @@ def hours(series: Mapping[str, Series], starts: Iterable[datetime]) -> list[AirH
     24-h moving averages (which reach into the previous day)."""
     chosen = [
         start for start in sorted(beijing(ts) for ts in starts)
-        if any(start in series.get(p, {}) for p in HOURLY_POLLUTANTS)
+        if any(start in series.get(p, {}) for p in standards.POLLUTANTS)
     ]
     rules_2012 = [
         s for s in chosen if standards.air_rules_for(standards.beijing_day(s)) == "2012"
@@ -135,7 +134,8 @@ def hours(series: Mapping[str, Series], starts: Iterable[datetime]) -> list[AirH
     position = {start: i for i, start in enumerate(rules_2012)}
     out = []
     for start in chosen:
-        values = {p: series.get(p, {}).get(start) for p in HOURLY_POLLUTANTS}
+        values: dict[str, float | None] = {
+            p: series.get(p, {}).get(start) for p in standards.POLLUTANTS}
         i = position.get(start)
         if i is not None:
             del values["pm10"], values["pm25"]

@@ -62,25 +62,23 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator import air, standards
-from aggregator.standards import Period, Pollutant
+from aggregator.standards import POLLUTANTS, Period, Pollutant
 from aggregator.standards import aqi as _aqi
-from aggregator.standards.air_time import HOUR
 from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet
+from aggregator.timebase import DAY, HOUR
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 Bool = npt.NDArray[np.bool_]
 
-POLLUTANTS = ("so2", "no2", "co", "o3", "pm10", "pm25")
-HOURLY_INDICATORS = ("so2", "no2", "co", "o3", "pm10", "pm25", "o3_8h", "pm10_24h", "pm25_24h")
+HOURLY_INDICATORS = (*POLLUTANTS, "o3_8h", "pm10_24h", "pm25_24h")
 HOURLY_CONCENTRATIONS = (*HOURLY_INDICATORS, "so2_24h")
 DAILY_INDICATORS = ("so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
 
 #: Why the fast path was left: "fsum" (a sum), "iaqi" (one IAQI), "report" (one report row).
 FALLBACKS: Counter[str] = Counter()
 
-_DAY = timedelta(days=1)
 _UTC8 = timedelta(hours=8)
 _EXACT_BELOW = 2.0**52
 _TEN4 = 10_000
@@ -102,7 +100,8 @@ _MOVING_GROUPS = [
         for spec in dict.fromkeys(m[1:] for m in _MOVING.values())
     )
 ]
-_HOURLY_COLUMNS: dict[RuleSet, tuple[str, ...]] = {
+#: the concentrations an hourly report of each rule set shows (the AQI's inputs)
+HOURLY_COLUMNS: dict[str, tuple[str, ...]] = {
     "2012": ("so2", "no2", "co", "o3", "o3_8h", "pm10_24h", "pm25_24h", "so2_24h"),
     "2026": POLLUTANTS,
 }
@@ -192,7 +191,7 @@ def report_at(reports: Reports, i: int) -> ReportView | None:
     if not reports.present[i]:
         return None
     rules = reports.rules[i]
-    columns = DAILY_INDICATORS if reports.kind == "daily" else _HOURLY_COLUMNS[rules]
+    columns = DAILY_INDICATORS if reports.kind == "daily" else HOURLY_COLUMNS[rules]
     row = reports.values[i]
     values = {}
     for c in columns:
@@ -274,7 +273,7 @@ def _tree_sum(x: F64) -> tuple[F64, F64]:
     return level[0], np.concatenate(errors)
 
 
-def _exact_sums(x: F64) -> F64:
+def exact_sums(x: F64) -> F64:
     """``math.fsum`` over axis 0 of a finite array (see the module docstring for the proof)."""
     m = x.shape[0]
     if m == 0:
@@ -307,7 +306,7 @@ def _window_sums(z: F64, n: int) -> F64:
         out[..., 1:] -= cs[..., : -n]
         return out
     view = np.lib.stride_tricks.sliding_window_view(z, n, axis=-1)
-    return _exact_sums(np.moveaxis(view, -1, 0))
+    return exact_sums(np.moveaxis(view, -1, 0))
 
 
 def _means(sums: F64, counts: npt.NDArray[np.int64], min_valid: int) -> F64:
@@ -350,10 +349,10 @@ def _row_sums(z: F64) -> F64:
     if ints.all():
         return np.asarray(z.sum(axis=-1) + 0.0, np.float64)
     if not ints.any():
-        return _exact_sums(np.moveaxis(z, -1, 0))
+        return exact_sums(np.moveaxis(z, -1, 0))
     out = np.empty(z.shape[:-1])
     out[:, ints] = z[:, ints].sum(axis=-1) + 0.0
-    out[:, ~ints] = _exact_sums(np.moveaxis(z[:, ~ints], -1, 0))
+    out[:, ~ints] = exact_sums(np.moveaxis(z[:, ~ints], -1, 0))
     return out
 
 
@@ -697,7 +696,7 @@ def daily(grid: Grid, first_day: int, count: int) -> Reports:
     """Daily reports of grid days [first_day, first_day + count), as ``air.station_day``:
     24-h means (>= 20 h, GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
     by_column = _daily_values(grid.values[None], first_day, count)
-    return _daily_stack(grid.first_day + first_day * _DAY, by_column).station(0)
+    return _daily_stack(grid.first_day + first_day * DAY, by_column).station(0)
 
 
 def daily_many(start: datetime, values: F64, first_day: int, count: int) -> list[Reports]:
@@ -705,7 +704,7 @@ def daily_many(start: datetime, values: F64, first_day: int, count: int) -> list
     (``values`` as for :func:`hourly_many`); the reports are views into shared arrays."""
     day0 = _check_grid(start, values, stations=True)
     by_column = _daily_values(values, first_day, count)
-    return _daily_stack(day0 + first_day * _DAY, by_column).reports()
+    return _daily_stack(day0 + first_day * DAY, by_column).reports()
 
 
 def stack(grids: Sequence[Grid]) -> tuple[datetime, F64]:
@@ -735,7 +734,7 @@ def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
         valid = ~np.isnan(stack)
         any_valid |= valid
         stack[~valid] = 0.0
-        values[row] = _means(_exact_sums(stack), valid.sum(axis=0, dtype=np.int64), 1)
+        values[row] = _means(exact_sums(stack), valid.sum(axis=0, dtype=np.int64), 1)
     return Grid(start, values), any_valid.sum(axis=0, dtype=np.int32)
 
 
@@ -747,9 +746,9 @@ def region_daily(station_values: F64, region: Grid, first_day: int, count: int) 
     if station_values.ndim != 3 or station_values.shape[1:] != (count, 5):
         raise ValueError(f"station_values must be [stations, {count}, 5]")
     valid = ~np.isnan(station_values)
-    sums = _exact_sums(np.where(valid, station_values, 0.0))
+    sums = exact_sums(np.where(valid, station_values, 0.0))
     by_column = np.empty((len(DAILY_INDICATORS), 1, count))
     by_column[:5, 0] = _means(sums, valid.sum(axis=0, dtype=np.int64), 1).T
     o3 = region.values[3, first_day * 24 : (first_day + count) * 24].reshape(count, 24)
     by_column[5, 0], by_column[6, 0] = _o3_daily(o3)
-    return _daily_stack(region.first_day + first_day * _DAY, by_column).station(0)
+    return _daily_stack(region.first_day + first_day * DAY, by_column).station(0)

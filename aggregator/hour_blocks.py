@@ -14,7 +14,7 @@ import struct
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -22,8 +22,8 @@ import numpy as np
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from aggregator import standards, tables
-from aggregator.air_grid import HOURLY_CONCENTRATIONS, HOURLY_INDICATORS, Reports
+from aggregator import standards, timebase
+from aggregator.air_grid import HOURLY_COLUMNS, HOURLY_CONCENTRATIONS, HOURLY_INDICATORS, Reports
 from aggregator.pg_arrays import (
     COPY_SIGNATURE,
     COPY_TRAILER,
@@ -36,15 +36,10 @@ from aggregator.pg_arrays import (
     use_numpy,
 )
 from aggregator.revisions import SyncStats, log_revisions, published
+from aggregator.timebase import DAY
 
 Array = np.ndarray[Any, Any]
 HOURS = 24
-DAY = timedelta(days=1)
-#: the concentrations a report of each rule set shows (air.hours passes these to the AQI)
-_SHOWN = {
-    "2012": ("so2", "no2", "co", "o3", "o3_8h", "pm10_24h", "pm25_24h", "so2_24h"),
-    "2026": ("so2", "no2", "co", "o3", "pm10", "pm25"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +177,7 @@ def hour_report(
         "iaqi": values,
         "concentrations": {
             n: None if np.isnan(v) else float(v)
-            for n, v in zip(table.columns, conc, strict=True) if n in _SHOWN[rules]
+            for n, v in zip(table.columns, conc, strict=True) if n in HOURLY_COLUMNS[rules]
         },
     }
     if len(arrays) > 3:
@@ -250,10 +245,10 @@ async def _revisions(
     (:func:`aggregator.revisions.published`)."""
     assert old.computed_at is not None
     out = []
-    start = tables.day_start(day)
+    start = timebase.day_start(day)
     for h in range(HOURS):
-        ts = start + h * tables.HOUR
-        if not published(old.computed_at, ts + tables.HOUR, now) or not old.arrays[0][h]:
+        ts = start + h * timebase.HOUR
+        if not published(old.computed_at, ts + timebase.HOUR, now) or not old.arrays[0][h]:
             continue  # still running when computed, never committed, or no report then
         before = hour_report(table, old.rules, old.arrays, h)
         after = (hour_report(table, new.rules, new.arrays, h)

@@ -13,37 +13,34 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection
 
 from aggregator import standards
-from aggregator.air_grid import POLLUTANTS, Grid
+from aggregator.air_grid import Grid
 from aggregator.flags import VALID_FLAGS
-from aggregator.hourly import HourlyValue, Sample
-from aggregator.pg_arrays import to_pg_us, use_numpy
+from aggregator.hourly import HourlyValue
+from aggregator.pg_arrays import from_pg_us, to_pg_us, use_numpy
+from aggregator.sample_hours import SampleSeries
+from aggregator.standards import POLLUTANTS
+from aggregator.timebase import DAY, HOUR_US
 
 Array = np.ndarray[Any, Any]
 Window = tuple[datetime, datetime]
-HOUR_US = 3_600_000_000
-DAY = timedelta(days=1)
-
-
-def from_us(us: int) -> datetime:
-    return datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
 
 
 @dataclass(slots=True)
 class HourReadings:
     """One station's readings: hourly ones per parameter as hour starts (PostgreSQL µs) and
     values (NaN = flagged out), the flagged hourly ones listed for the exclusion counts; and
-    its minute and real-time readings."""
+    its minute and real-time readings as one series per parameter and interval."""
 
     series: dict[str, tuple[Array, Array]] = field(default_factory=dict)
     flagged: list[tuple[str, datetime, str]] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)  # minute and real-time readings
+    samples: list[SampleSeries] = field(default_factory=list)
 
     def hours_of(self, parameter: str) -> set[int]:
         got = self.series.get(parameter)
@@ -55,7 +52,7 @@ class HourReadings:
         for parameter, (stamps, values) in self.series.items():
             for us, v in zip(stamps.tolist(), values.tolist(), strict=True):
                 valid = v == v
-                out.append(HourlyValue(parameter, from_us(us), v if valid else None, valid,
+                out.append(HourlyValue(parameter, from_pg_us(us), v if valid else None, valid,
                                        "hour", 1, 0 if valid else 1))
         return out
 
@@ -119,7 +116,7 @@ async def load(
             station = out[sid]
             if bad_flags:
                 values[np.isin(stamps, bad_ts)] = np.nan
-                station.flagged += [(parameter, from_us(t), f)
+                station.flagged += [(parameter, from_pg_us(t), f)
                                     for t, f in zip(bad_ts.tolist(), bad_flags, strict=True)]
             station.series[parameter] = (stamps, values)
     return out, counts
@@ -129,18 +126,25 @@ async def load_samples(
     conn: AsyncConnection[Any], wanted: Mapping[str, Sequence[Window]],
     into: dict[str, HourReadings],
 ) -> None:
-    """The minute and real-time readings of each station inside its windows, as samples."""
+    """The minute and real-time readings of each station inside its windows, one array per
+    station, parameter and interval (aggregator/sample_hours.py)."""
     if not wanted:
         return
-    async with conn.cursor() as cur:
+    valid = sorted(VALID_FLAGS)
+    bad = "NOT r.flag = ANY(%s::text[])"
+    async with conn.cursor(binary=True) as cur:
+        use_numpy(cur)
+        await cur.execute("SET LOCAL work_mem = '64MB'")
         await cur.execute(
-            "SELECT r.station_id, r.parameter, r.interval, r.ts, r.value, r.flag"
-            + WINDOW_JOIN + " AND r.interval IN ('min', 'rt')",
-            window_params(wanted),
+            "SELECT r.station_id, r.parameter, r.interval, array_agg(r.ts), array_agg(r.value),"
+            f" coalesce(array_agg(r.ts) FILTER (WHERE {bad}), '{{}}'),"
+            f" coalesce(array_agg(r.flag) FILTER (WHERE {bad}), '{{}}')"
+            + WINDOW_JOIN + " AND r.interval IN ('min', 'rt') GROUP BY 1, 2, 3",
+            (valid, valid, *window_params(wanted)),
         )
-        for sid, parameter, interval, ts, value, flag in await cur.fetchall():
+        for sid, parameter, interval, stamps, values, bad_ts, bad_flags in await cur.fetchall():
             into.setdefault(sid, HourReadings()).samples.append(
-                Sample(parameter, interval, ts, value, flag))
+                SampleSeries.of(parameter, interval, stamps, values, bad_ts, bad_flags))
 
 
 def grid(
@@ -162,7 +166,7 @@ def grid(
         inside = (idx >= 0) & (idx < n)
         values[row, idx[inside]] = vals[inside]
         taken[row, idx[inside]] = True
-    rows = {p: i for i, p in enumerate(POLLUTANTS)}
+    rows: dict[str, int] = {p: i for i, p in enumerate(POLLUTANTS)}
     for h in derived:
         row_of = rows.get(h.parameter)
         if row_of is None or not h.valid or h.value is None:

@@ -78,10 +78,18 @@ def _combine(
     kind: StationKind, parameter: str, samples: list[Sample]
 ) -> tuple[float | None, bool] | None:
     """Value and validity of an hour from sub-hourly samples; None if not derivable."""
+    good = [s.value for s in samples if is_valid_flag(s.flag)]
+    return combine(kind, parameter, good, _step_minutes([s.ts for s in samples]))
+
+
+def combine(
+    kind: StationKind, parameter: str, good: list[float], step: float
+) -> tuple[float | None, bool] | None:
+    """Value and validity of an hour from its valid samples (``good``) of a series sampled
+    every ``step`` minutes; None if not derivable. aggregator/sample_hours.py computes the
+    plain means (``is_plain_mean``) on arrays and calls this for the others."""
     if kind == "noise" and parameter in _NOISE_PERCENTILES:
         return None
-    good = [s.value for s in samples if is_valid_flag(s.flag)]
-    step = _step_minutes([s.ts for s in samples])
     minutes = min(60.0, len(good) * step)
     if kind == "noise" and parameter == "leq":
         agg = standards.hourly_leq(good, max(1, round(60 / step)))
@@ -97,6 +105,12 @@ def _combine(
     else:
         value = fmean(good)
     return value, standards.hour_valid(minutes)
+
+
+def is_plain_mean(kind: StationKind) -> bool:
+    """Whether ``combine`` takes the arithmetic mean (``fmean``) of every parameter of a
+    station of this kind."""
+    return kind not in ("noise", "water")
 
 
 def hourly_values(kind: StationKind, samples: Iterable[Sample]) -> list[HourlyValue]:

@@ -13,11 +13,9 @@ record array.
 
 from __future__ import annotations
 
-import json
 import struct
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -86,6 +84,7 @@ def encode_each(arrays: np.ndarray[Any, Any]) -> list[bytes]:
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_DATE = date(2000, 1, 1)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def field(data: bytes) -> bytes:
@@ -106,47 +105,17 @@ def to_pg_us(ts: datetime) -> int:
     return int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
 
 
+def from_pg_us(us: int) -> datetime:
+    """The instant ``us`` microseconds after PostgreSQL's epoch (``to_pg_us`` reversed)."""
+    return _PG_EPOCH + timedelta(microseconds=us)
+
+
 def timestamptz_field(ts: datetime) -> bytes:
     return field(struct.pack(">q", to_pg_us(ts)))
 
 
 def row_start(n_fields: int) -> bytes:
     return struct.pack(">h", n_fields)
-
-
-_NULL = struct.pack(">i", -1)
-_FIXED: dict[int, str] = {20: ">q", 21: ">h", 23: ">i", 701: ">d"}
-
-
-def _text_array(values: Sequence[str | None]) -> bytes:
-    header = struct.pack(">iiIii", 1, any(v is None for v in values), 25, len(values), 1)
-    return header + b"".join(_NULL if v is None else field(v.encode()) for v in values)
-
-
-def field_encoder(oid: int) -> Callable[[Any], bytes]:
-    """A function from a Python value to its binary COPY field (NULL for None), for the
-    column types indicator tables use."""
-    encode: Callable[[Any], bytes]
-    if oid in _FIXED:
-        fmt = struct.Struct(_FIXED[oid])
-        cast = float if oid == 701 else int
-        encode = lambda v: field(fmt.pack(cast(v)))  # noqa: E731
-    elif oid == 25:  # ids, rule sets, category names: few distinct values
-        encode = lru_cache(maxsize=1 << 16)(text_field)
-    elif oid == 16:
-        encode = lambda v: field(b"\x01" if v else b"\x00")  # noqa: E731
-    elif oid == 1082:
-        encode = date_field
-    elif oid == 1184:
-        encode = timestamptz_field
-    elif oid == 3802:  # jsonb: version 1, then the JSON text
-        encode = lambda v: field(b"\x01" + json.dumps(v, separators=(",", ":")).encode())  # noqa: E731
-    elif oid == 1009:
-        cached = lru_cache(maxsize=1 << 12)(lambda t: field(_text_array(t)))
-        encode = lambda v: cached(tuple(v))  # noqa: E731
-    else:
-        raise TypeError(f"no binary COPY encoder for type oid {oid}")
-    return lambda v: _NULL if v is None else encode(v)
 
 
 def _loader(element_oid: int) -> type[Loader]:
@@ -167,9 +136,12 @@ def use_numpy(cur: AsyncCursor[Any]) -> None:
 
 
 async def copy_upsert(
-    cur: AsyncCursor[Any], table: str, key: Sequence[str], columns: Sequence[str], data: bytes
+    cur: AsyncCursor[Any], table: str, key: Sequence[str], columns: Sequence[str],
+    data: bytes | Iterable[Sequence[Any]], types: Sequence[int] = (),
 ) -> None:
-    """Upsert a binary COPY stream (``COPY_SIGNATURE`` … ``COPY_TRAILER``) of ``columns``:
+    """Upsert ``columns`` from a binary COPY stream (``COPY_SIGNATURE`` … ``COPY_TRAILER``,
+    for array columns encoded by ``encode_each``) or from rows that psycopg's binary dumpers
+    of the column ``types`` (oids) write (faster for scalar columns: bench/copy_encoders.py):
     COPY into a per-transaction stage, then one INSERT … ON CONFLICT (``key``) that
     overwrites the other columns."""
     stage = sql.Identifier(f"stage_{table}")
@@ -181,7 +153,12 @@ async def copy_upsert(
     async with cur.copy(
         sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, names)
     ) as copy:
-        await copy.write(data)
+        if isinstance(data, bytes):
+            await copy.write(data)
+        else:
+            copy.set_types(types)
+            for row in data:
+                await copy.write_row(row)
     await cur.execute(sql.SQL(
         "INSERT INTO {t} ({names}) SELECT {names} FROM {stage}"
         " ON CONFLICT ({key}) DO UPDATE SET {sets}"

@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -27,10 +27,10 @@ from psycopg import AsyncConnection
 from aggregator import hour_readings, queue, regions, station_days
 from aggregator.air_grid import Grid
 from aggregator.revisions import SyncStats
+from aggregator.timebase import DAY
 from envmon import db
 
 log = logging.getLogger(__name__)
-DAY = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -42,10 +42,11 @@ class BatchResult:
     failed: int = 0
 
 
-#: Minute/real-time readings one batch may hold as Python objects (~170 bytes each): a batch
-#: of history is thousands of station-days, and a station sending minute data has 8 640
-#: readings a day. Days beyond the budget are given back to the queue for the next batch.
-MAX_SAMPLES = 2_000_000
+#: Minute/real-time readings one batch may hold (as arrays, 16 bytes each, plus the binary
+#: result while it is read; aggregator/sample_hours.py): a batch of history is thousands of
+#: station-days, and a station sending minute data has 8 640 readings a day. Days beyond the
+#: budget are given back to the queue for the next batch.
+MAX_SAMPLES = 12_000_000
 
 
 @dataclass(slots=True)

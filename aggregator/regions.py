@@ -12,19 +12,28 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection, sql
 
-from aggregator import air, air_grid, hour_readings, periods, standards, station_days, tables
-from aggregator.air_grid import POLLUTANTS, Grid
+from aggregator import (
+    air,
+    air_grid,
+    hour_readings,
+    periods,
+    standards,
+    station_days,
+    tables,
+    timebase,
+)
+from aggregator.air_grid import Grid
 from aggregator.hour_blocks import REGION_HOURS, HourBlocks, sync_blocks
 from aggregator.hourly import HourlyValue
 from aggregator.revisions import Row, SyncStats, sync_rows
-
-DAY = timedelta(days=1)
+from aggregator.standards import POLLUTANTS
+from aggregator.timebase import DAY
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -82,7 +91,7 @@ async def _grids(
     out, missing = [], []
     for sid in stations:
         for g in known.get(sid, ()):
-            offset = (lo - g.start) // tables.HOUR
+            offset = (lo - g.start) // timebase.HOUR
             if offset >= 0 and offset + n_days * 24 <= g.values.shape[1]:
                 out.append(Grid(lo, g.values[:, offset : offset + n_days * 24]))
                 break
@@ -171,7 +180,7 @@ async def recompute_air(
     for region, days in sorted(region_days.items()):
         stations = members[region]
         first = min(days)
-        lo, hi = tables.day_start(first - DAY), tables.day_start(max(days) + 2 * DAY)
+        lo, hi = timebase.day_start(first - DAY), timebase.day_start(max(days) + 2 * DAY)
         n_days = (hi - lo) // DAY
         grid, n_stations = air_grid.region_grid(await _grids(conn, stations, lo, hi, known))
         key = {"city": region.city, "county": region.county}
@@ -264,7 +273,7 @@ async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncSt
         await _lock(conn, (f"air-period:{region.label}:{p}:{s}" for p, s in starts))
         rows: list[Row] = []
         for period, start in sorted(starts):
-            end = tables.next_month(start) if period == "month" else date(start.year + 1, 1, 1)
+            end = timebase.next_month(start) if period == "month" else date(start.year + 1, 1, 1)
             daily = await periods.load_region_days(conn, region.city, region.county, start, end)
             counts = periods.day_counts(daily)
             rows.append({

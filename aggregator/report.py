@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from aggregator import periods, standards, water
+from aggregator.timebase import DAY
 
 PeriodKind = Literal["day", "month", "quarter", "year", "ytd"]
 
@@ -39,14 +40,14 @@ class Period:
             return f"{self.start.year}-Q{(self.start.month - 1) // 3 + 1}"
         if self.kind == "year":
             return str(self.start.year)
-        return f"{self.start.year} to {self.end - timedelta(days=1)}"
+        return f"{self.start.year} to {self.end - DAY}"
 
 
 def period_of(kind: PeriodKind, value: str, today: date | None = None) -> Period:
     """Parse ``2015``, ``2015-07``, ``2015-Q3``, ``2015-07-01`` or a YTD end date."""
     if kind == "day":
         day = date.fromisoformat(value)
-        return Period(kind, day, day + timedelta(days=1))
+        return Period(kind, day, day + DAY)
     if kind == "month":
         y, m = (int(x) for x in value.split("-"))
         return Period(kind, date(y, m, 1), date(y + m // 12, m % 12 + 1, 1))
@@ -60,14 +61,14 @@ def period_of(kind: PeriodKind, value: str, today: date | None = None) -> Period
     if kind == "year":
         return Period(kind, date(int(value), 1, 1), date(int(value) + 1, 1, 1))
     last = date.fromisoformat(value) if value else (today or date.today())
-    return Period(kind, date(last.year, 1, 1), last + timedelta(days=1))
+    return Period(kind, date(last.year, 1, 1), last + DAY)
 
 
 def _remaining_days(period: Period) -> int:
     """Days of the target year after the period (YTD), else 0: the ratio is final."""
     if period.kind != "ytd":
         return 0
-    return (date(period.start.year, 12, 31) - (period.end - timedelta(days=1))).days
+    return (date(period.start.year, 12, 31) - (period.end - DAY)).days
 
 
 def air_figures(scope: str, rows: Sequence[periods.Row], period: Period) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def air_figures(scope: str, rows: Sequence[periods.Row], period: Period) -> dict
               else status.ratio - status.target)
     out: dict[str, Any] = {
         "scope": scope, "period": period.label, "start": period.start.isoformat(),
-        "end": (period.end - timedelta(days=1)).isoformat(),
+        "end": (period.end - DAY).isoformat(),
         "valid_days": counts.valid_days, "good_days": counts.good_days,
         "good_ratio": counts.good_ratio, "polluted_days": counts.polluted_days,
         "heavy_days": counts.heavy_days, "polluted_ratio": counts.polluted_ratio,

@@ -11,24 +11,32 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
-from aggregator import air_grid, hour_readings, noise, standards, tables, water
+from aggregator import (
+    air_grid,
+    hour_readings,
+    noise,
+    sample_hours,
+    standards,
+    tables,
+    timebase,
+    water,
+)
 from aggregator.air_grid import Grid
-from aggregator.flags import is_valid_flag
 from aggregator.hour_blocks import STATION_HOURS, HourBlocks, sync_blocks
 from aggregator.hour_readings import HourReadings
-from aggregator.hourly import HourlyValue, Sample, hour_of, hourly_values
+from aggregator.hourly import HourlyValue, hour_of
 from aggregator.pg_arrays import to_pg_us
 from aggregator.revisions import Row, SyncStats, sync_rows
+from aggregator.sample_hours import SampleSeries
+from aggregator.timebase import DAY
 from envmon.parameters import StationKind
-
-DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +66,7 @@ def windows(days: Iterable[date]) -> list[tuple[datetime, datetime]]:
     """Merged [D-1, D+2) Beijing-day windows (as aware datetimes) around the given days."""
     out: list[tuple[datetime, datetime]] = []
     for day in sorted(set(days)):
-        lo, hi = tables.day_start(day - DAY), tables.day_start(day + 2 * DAY)
+        lo, hi = timebase.day_start(day - DAY), timebase.day_start(day + 2 * DAY)
         if out and lo <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], hi))
         else:
@@ -89,7 +97,7 @@ def compute(
     stations."""
     dirty = set(days)
     samples = readings.samples if readings else []
-    derived = hourly_values(info.kind, samples)
+    derived = sample_hours.hourly_values(info.kind, samples)
     if derived and readings is not None:  # an hourly reading wins over derived values
         taken = {p: readings.hours_of(p) for p in readings.series}
         derived = [h for h in derived
@@ -118,8 +126,8 @@ def compute(
 
 
 def _excluded_counts(
-    sid: str, dirty: set[date], samples: Sequence[Sample], derived: Sequence[HourlyValue],
-    readings: HourReadings | None,
+    sid: str, dirty: set[date], samples: Sequence[SampleSeries],
+    derived: Sequence[HourlyValue], readings: HourReadings | None,
 ) -> list[tuple[str, date, str, str, int]]:
     """Flag-excluded readings per day, parameter and flag, among the readings each hour
     used: flagged hourly readings, and flagged samples of the hours derived from them."""
@@ -128,12 +136,12 @@ def _excluded_counts(
         day = standards.beijing_day(ts)
         if day in dirty:
             counts[(day, parameter, flag)] += 1
-    excluded = [s for s in samples if not is_valid_flag(s.flag)]
+    excluded = [(s, ts, flag) for s in samples for ts, flag in s.flagged]
     used = {(h.parameter, h.ts): h.source for h in derived} if excluded else {}
-    for s in excluded:
-        day = standards.beijing_day(s.ts)
-        if day in dirty and used.get((s.parameter, hour_of(s.ts))) == s.interval:
-            counts[(day, s.parameter, s.flag)] += 1
+    for s, ts, flag in excluded:
+        day = standards.beijing_day(ts)
+        if day in dirty and used.get((s.parameter, hour_of(ts))) == s.interval:
+            counts[(day, s.parameter, flag)] += 1
     return [(sid, d, p, f, n) for (d, p, f), n in sorted(counts.items())]
 
 
@@ -242,7 +250,7 @@ async def store(
     all_days = [d for _, d in next_pairs]
     sids = sorted(dirty)
     lo_day, hi_day = min(all_days), max(all_days) + DAY
-    lo_ts, hi_ts = tables.day_start(lo_day), tables.day_start(hi_day)
+    lo_ts, hi_ts = timebase.day_start(lo_day), timebase.day_start(hi_day)
 
     def by_ts(scope: set[tuple[str, date]]) -> Any:
         return lambda r: (r["station_id"], standards.beijing_day(r["ts"])) in scope
@@ -300,10 +308,11 @@ def _readings_span(row: Row) -> tuple[datetime, datetime]:
     """The readings a station row is computed from: its month, its day, or its hour and the
     day before (moving averages)."""
     if "month" in row:
-        return tables.day_start(row["month"]), tables.day_start(tables.next_month(row["month"]))
+        month = row["month"]
+        return timebase.day_start(month), timebase.day_start(timebase.next_month(month))
     if "day" in row:
-        return tables.day_start(row["day"]), tables.day_end(row["day"])
-    return tables.day_start(standards.beijing_day(row["ts"]) - DAY), row["ts"] + tables.HOUR
+        return timebase.day_start(row["day"]), timebase.day_end(row["day"])
+    return timebase.day_start(standards.beijing_day(row["ts"]) - DAY), row["ts"] + timebase.HOUR
 
 
 def _station_reason(conn: AsyncConnection[Any]) -> Any:

@@ -3,26 +3,11 @@ key, compared value columns, and when the period of a row ends (for revisions)."
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from aggregator import standards
 from aggregator.revisions import IndicatorTable
-
-HOUR = timedelta(hours=1)
-
-
-def day_start(day: date) -> datetime:
-    """00:00 Beijing time of ``day``: indicators use Beijing natural days."""
-    return datetime.combine(day, time(0), standards.BEIJING)
-
-
-def day_end(day: date) -> datetime:
-    return day_start(day + timedelta(days=1))
-
-
-def next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+from aggregator.timebase import HOUR, day_end, day_start, next_month
 
 
 def _hour_end(row: dict[str, Any]) -> datetime:

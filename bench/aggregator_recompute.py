@@ -86,11 +86,11 @@ async def load(url: str, stations: int, days: int) -> int:
     return rows
 
 
-async def scan_and_group(url: str) -> float:
+async def scan_and_group(url: str, query: str) -> float:
     async with await db.connect(url) as conn:
-        await conn.execute(SCAN_AND_GROUP)  # warm the cache like the recompute will be
+        await conn.execute(query)  # warm the cache like the recompute will be
         started = time.perf_counter()
-        await conn.execute(SCAN_AND_GROUP)
+        await conn.execute(query)
         return time.perf_counter() - started
 
 
@@ -164,6 +164,28 @@ async def latency(url: str, samples: int) -> list[float]:
     return out
 
 
+def compare(url: str, stations: int, days: int, *, workers: int, batch: int, repeat: int,
+            query: str, rows: str) -> None:
+    """Best of ``repeat`` runs, in turns, of the scan-and-group ``query`` (of the ``rows``
+    readings) and of a full recompute of every station-day; prints both and their ratio."""
+    scans, runs = [], []
+    for _ in range(repeat):
+        scans.append(asyncio.run(scan_and_group(url, query)))
+        asyncio.run(mark_all(url, stations, days))
+        runs.append(recompute(url, workers, batch))
+    baseline, (seconds, done) = min(scans), min(runs)
+
+    def listed(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    print(f"plain scan-and-group of the {rows} rows: {baseline:.2f} s"
+          f" (best of {listed(scans)})")
+    print(f"full recompute ({done} station-days, {workers} worker(s), batch"
+          f" {batch}): {seconds:.2f} s (best of {listed([r[0] for r in runs])})"
+          f" = {1000 * seconds / max(done, 1):.2f} ms per station-day")
+    print(f"ratio recompute / scan-and-group: {seconds / baseline:.1f}x (target <= 3x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, default=100)
@@ -180,22 +202,8 @@ def main() -> None:
         rows = asyncio.run(load(url, args.stations, args.days))
         print(f"loaded {rows} hourly readings ({args.stations} stations x {args.days} days)"
               f" in {time.perf_counter() - t:.1f} s")
-        scans, runs = [], []
-        for _ in range(args.repeat):
-            scans.append(asyncio.run(scan_and_group(url)))
-            asyncio.run(mark_all(url, args.stations, args.days))
-            runs.append(recompute(url, args.workers, args.batch))
-        baseline, (seconds, done) = min(scans), min(runs)
-
-        def listed(values: list[float]) -> str:
-            return ", ".join(f"{v:.2f}" for v in values)
-
-        print(f"plain scan-and-group of the hourly rows: {baseline:.2f} s"
-              f" (best of {listed(scans)})")
-        print(f"full recompute ({done} station-days, {args.workers} worker(s), batch"
-              f" {args.batch}): {seconds:.2f} s (best of {listed([r[0] for r in runs])})"
-              f" = {1000 * seconds / max(done, 1):.2f} ms per station-day")
-        print(f"ratio recompute / scan-and-group: {seconds / baseline:.1f}x (target <= 3x)")
+        compare(url, args.stations, args.days, workers=args.workers, batch=args.batch,
+                repeat=args.repeat, query=SCAN_AND_GROUP, rows="hourly")
         lags = asyncio.run(latency(url, args.latency_samples))
         print(f"late reading commit -> updated daily indicator: median"
               f" {statistics.median(lags):.3f} s, max {max(lags):.3f} s ({len(lags)} samples)")

@@ -58,7 +58,7 @@ def _breakpoints(pollutant: str) -> list[float]:
     return sorted(out)
 
 
-BREAKPOINTS = [_breakpoints(p) for p in ag.POLLUTANTS]
+BREAKPOINTS = [_breakpoints(p) for p in standards.POLLUTANTS]
 
 
 # ---- comparison helpers -------------------------------------------------------------------
@@ -100,7 +100,7 @@ def assert_region_equal(grids: Sequence[ag.Grid]) -> None:
     stations = [ag.series_from_grid(g) for g in grids]
     ref_series = air.region_series(stations)
     region, n_stations = ag.region_grid(grids)
-    assert ag.series_from_grid(region) == {p: ref_series.get(p, {}) for p in ag.POLLUTANTS}
+    assert ag.series_from_grid(region) == {p: ref_series.get(p, {}) for p in standards.POLLUTANTS}
     for i, ts in enumerate(starts_of(region, 0, region.n_hours)):
         want = sum(1 for s in stations if any(ts in p for p in s.values()))
         assert n_stations[i] == want, ts
@@ -173,7 +173,7 @@ finite = st.floats(min_value=-1e100, max_value=1e100, allow_nan=False)
 def test_exact_sums_equal_fsum(rows: list[list[float]], width: int) -> None:
     """The TwoSum path == math.fsum (the library's mean numerator), ties included."""
     x = np.array([(r * width)[:width] for r in rows]).T
-    got = ag._exact_sums(x)
+    got = ag.exact_sums(x)
     assert [float(v) for v in got] == [math.fsum(r) for r in x.T.tolist()]
 
 
@@ -189,7 +189,7 @@ def test_exact_sums_equal_fsum(rows: list[list[float]], width: int) -> None:
 ])
 def test_exact_sums_hard_cases(values: list[float]) -> None:
     x = np.array(values)[:, None]
-    assert float(ag._exact_sums(x)[0]) == math.fsum(values)
+    assert float(ag.exact_sums(x)[0]) == math.fsum(values)
 
 
 def test_moving_sums_of_decimals() -> None:

@@ -41,6 +41,13 @@ class OutboxRow:
     payload: dict[str, Any]
 
 
+# Rows a sender may take once due: pending and the oldest pending row of their (receiver,
+# episode), so a resolve never overtakes the firing it ends.
+_NEXT_IN_LINE = (
+    "o.status = 'pending' AND NOT EXISTS (SELECT 1 FROM alert_outbox p"
+    "   WHERE p.status = 'pending' AND p.receiver = o.receiver"
+    "     AND p.episode_id = o.episode_id AND p.id < o.id)"
+)
 _COLUMNS = (
     "id, idempotency_key, receiver, episode_id, event, status, attempts, created_at,"
     " next_attempt_at, sent_at, last_error, payload"
@@ -99,11 +106,8 @@ async def claim_due(conn: AsyncConnection[Any], limit: int) -> list[OutboxRow]:
     """
     async with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} FROM alert_outbox o"  # noqa: S608 - constant column list
-            " WHERE status = 'pending' AND next_attempt_at <= now()"
-            "   AND NOT EXISTS (SELECT 1 FROM alert_outbox p"
-            "     WHERE p.status = 'pending' AND p.receiver = o.receiver"
-            "       AND p.episode_id = o.episode_id AND p.id < o.id)"
+            f"SELECT {_COLUMNS} FROM alert_outbox o"  # noqa: S608 - constants
+            f" WHERE {_NEXT_IN_LINE} AND o.next_attempt_at <= now()"
             " ORDER BY next_attempt_at, id LIMIT %s"
             " FOR UPDATE SKIP LOCKED",
             (limit,),
@@ -142,10 +146,14 @@ async def count_pending(conn: AsyncConnection[Any]) -> int:
 
 
 async def next_due_in(conn: AsyncConnection[Any]) -> float | None:
-    """Seconds until the earliest pending row is due (<= 0: due now), None when none pending."""
+    """Seconds until the next row a sender may take is due (<= 0: now); None: no such row.
+
+    Rows queued behind an older row of their episode do not count: they become due only
+    when that one is sent or dead.
+    """
     cur = await conn.execute(
-        "SELECT extract(epoch FROM min(next_attempt_at) - now())::float8"
-        " FROM alert_outbox WHERE status = 'pending'"
+        "SELECT extract(epoch FROM min(o.next_attempt_at) - now())::float8"  # noqa: S608
+        f" FROM alert_outbox o WHERE {_NEXT_IN_LINE}"
     )
     row = await cur.fetchone()
     return None if row is None or row[0] is None else float(row[0])

@@ -24,7 +24,7 @@ T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 def sample_notification(
     receiver: str = "ops", episode_id: int = 1, event: str = "firing", seq: int = 0, **kw: Any
 ) -> Notification:
-    """An hourly PM2.5 breach at a Pingliang station (GB 3095-2012 Table 1, grade II 24 h: 75)."""
+    """An hourly PM2.5 breach at a Pingliang station (115 µg/m³: IAQI 150, HJ 633-2012 Table 1)."""
     fields: dict[str, Any] = {
         "idempotency_key": f"{episode_id}:{event}:{seq}:{receiver}",
         "receiver": receiver,

@@ -249,6 +249,7 @@ class HttpPeer:
 
     def __init__(self) -> None:
         self.port = free_port()
+        self.arrived = 0
         self.accepted: list[Received] = []
         self.rejected: list[tuple[Received, str]] = []
         self.fail_with: int | None = None
@@ -266,6 +267,7 @@ class HttpPeer:
     async def _handle(self, request: web.Request) -> web.Response:
         got = Received(request.path, dict(request.query), dict(request.headers),
                        await request.read())
+        self.arrived += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.fail_with is not None:
@@ -281,7 +283,9 @@ class HttpPeer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
+        # A client that went away (a killed sender) cancels its handler; shutdown never waits
+        # on a held answer.
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
 

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from alerts import outbox
 from alerts.delivery import DeliveryMetrics, DeliverySettings, run_sender
-from alerts.receivers import build, parse_receiver
+from alerts.receivers import Receiver, build, parse_receiver
 from envmon import db
 from tests.alerts.peers import WebhookPeer, migrated_database, sample_notification
 
@@ -80,8 +80,7 @@ async def drain(url: str, peer: WebhookPeer, rows: int, senders: int) -> float:
                                            metrics=DeliveryMetrics(CollectorRegistry())))
             for _ in range(senders)
         ]
-        while len(peer.accepted) - before < rows:
-            await asyncio.sleep(0.01)
+        await peer.wait_accepted(before + rows)
         elapsed = time.perf_counter() - start
         stop.set()
         await asyncio.gather(*tasks)
@@ -101,10 +100,9 @@ async def latency(url: str, peer: WebhookPeer, samples: int) -> list[float]:
         for i in range(samples):
             before = len(peer.accepted)
             async with conn.transaction():
-                await outbox.enqueue(conn, [sample_notification("hook", episode_id=5e7 + i)])
+                await outbox.enqueue(conn, [sample_notification("hook", episode_id=50_000_000 + i)])
             committed = time.perf_counter()
-            while len(peer.accepted) == before:
-                await asyncio.sleep(0.0005)
+            await peer.wait_accepted(before + 1)
             out.append(time.perf_counter() - committed)
             await asyncio.sleep(0.02)
     stop.set()
@@ -112,7 +110,11 @@ async def latency(url: str, peer: WebhookPeer, samples: int) -> list[float]:
     return out
 
 
-def _receiver(peer: WebhookPeer):  # type: ignore[no-untyped-def]
+def percentile_ms(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _receiver(peer: WebhookPeer) -> Receiver:
     return build(parse_receiver({"type": "webhook", "url": peer.base_url + "/hook",
                                  "secret_env": "ENVMON_BENCH_HOOK_SECRET"}))
 
@@ -134,9 +136,9 @@ async def main(args: argparse.Namespace) -> None:
             print(f"sender throughput, {senders} loop(s): {rate:8.0f} notifications/s "
                   f"({args.rows} rows, signed webhook on loopback)")
         lat = sorted(await latency(url, peer, args.latency_samples))
-        p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000  # noqa: E731
         print(f"commit -> received (NOTIFY wake-up), {len(lat)} samples: "
-              f"p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {lat[-1] * 1000:.1f} ms, "
+              f"p50 {percentile_ms(lat, 0.5):.1f} ms, p99 {percentile_ms(lat, 0.99):.1f} ms, "
+              f"max {lat[-1] * 1000:.1f} ms, "
               f"mean {statistics.mean(lat) * 1000:.1f} ms")
 
 

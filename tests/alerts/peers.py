@@ -251,6 +251,7 @@ class HttpPeer:
         self.port = free_port()
         self.arrived = 0
         self.accepted: list[Received] = []
+        self._accepted_more = asyncio.Event()
         self.rejected: list[tuple[Received, str]] = []
         self.fail_with: int | None = None
         self.delay_s = 0.0
@@ -276,9 +277,16 @@ class HttpPeer:
         status, reply = self.check(got)
         if status == 200 and reply.get("errcode", 0) == 0:
             self.accepted.append(got)
+            self._accepted_more.set()
         else:
             self.rejected.append((got, json.dumps(reply)))
         return web.json_response(reply, status=status)
+
+    async def wait_accepted(self, n: int) -> None:
+        """Return once ``n`` requests in all have been accepted."""
+        while len(self.accepted) < n:
+            self._accepted_more.clear()
+            await self._accepted_more.wait()
 
     async def start(self) -> None:
         app = web.Application()

@@ -315,6 +315,8 @@ def _messages(exc: ValidationError, lines: Mapping[tuple[str | int, ...], int],
     out = []
     for err in exc.errors():
         loc = (*prefix, *err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "kind" if prefix[:1] == ("rules",) else "type")
         shown = ".".join(str(x) for x in loc if not (isinstance(x, str) and x in KINDS))
         msg = err["msg"].removeprefix("Value error, ")
         out.append(f"{where}:{_line_of(lines, loc)}: {shown}: {msg}")

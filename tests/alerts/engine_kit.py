@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -19,6 +20,7 @@ from ingest.writer import PartitionCache, write_readings
 
 __all__ = ["Reading", "db"]
 
+REPO = Path(__file__).resolve().parents[2]
 #: data time of the tests: a recent whole hour, so rules' max_age sees fresh data
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 HOUR = timedelta(hours=1)

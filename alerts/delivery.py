@@ -111,6 +111,11 @@ async def _attempt(
         return Outcome("dead" if exc.permanent else "failed", str(exc), exc.retry_after)
     except TimeoutError:
         return Outcome("failed", f"no answer within {settings.timeout_s:g} s")
+    except Exception as exc:
+        # A bug in a receiver must not stop delivery to the others nor crash-loop the sender
+        # on the same row: it is retried like a failure and ends dead, visible in the outbox.
+        log.exception("receiver %s raised on %s", row.receiver, row.idempotency_key)
+        return Outcome("failed", f"receiver raised {type(exc).__name__}: {exc}")
     return Outcome("sent")
 
 

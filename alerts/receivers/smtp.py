@@ -56,6 +56,12 @@ class EmailReceiver:
                 password=self._password,
                 timeout=None,  # the sender bounds the whole send (DeliverySettings.timeout_s)
             )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = ", ".join(f"{r.recipient} {r.code}" for r in exc.recipients)
+            raise DeliveryError(
+                f"SMTP refused every recipient: {refused}",
+                permanent=all(r.code >= 500 for r in exc.recipients),
+            ) from exc
         except aiosmtplib.SMTPResponseException as exc:
             # 5yz replies are permanent by RFC 5321 (bad recipient, auth refused); 4yz are not.
             permanent = exc.code >= 500

@@ -176,6 +176,14 @@ class _MailHandler:
     def __init__(self) -> None:
         self.received: list[ReceivedMail] = []
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.endswith("@nowhere.example"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = BytesParser(policy=email.policy.default).parsebytes(envelope.content)
         assert isinstance(parsed, EmailMessage)

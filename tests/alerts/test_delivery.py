@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 
 from alerts import outbox
 from alerts.delivery import DeliveryMetrics, DeliverySettings, backoff_s, run_sender
+from alerts.notification import Notification
 from alerts.receivers import Receiver, build, parse_receiver
 from envmon import db
 from tests.alerts.peers import (
@@ -249,6 +250,38 @@ async def test_refusals_and_unknown_receivers_are_dead_at_once(
     assert "no receiver named 'gone'" in (dead["gone"].last_error or "")
 
 
+class RaisingReceiver:
+    """A receiver with a bug: it raises something that is not a DeliveryError."""
+
+    async def send(self, notification: Notification) -> None:
+        raise KeyError(notification.event)
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_receiver_bug_does_not_stop_delivery(
+    url: str, conn: AsyncConnection[Any], hook: WebhookPeer, metrics: DeliveryMetrics,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = FAST.model_copy(update={"max_attempts": 2})
+    receivers = {"hook": webhook(hook, monkeypatch), "buggy": RaisingReceiver()}
+    async with sender(url, receivers, settings, metrics):
+        await enqueue(conn, sample_notification("buggy"), sample_notification("hook"))
+        await eventually(lambda: _count(conn, {"sent": 1, "dead": 1}), "one sent, one dead")
+        await enqueue(conn, sample_notification("hook", episode_id=2))
+        await eventually(lambda: _count(conn, {"sent": 2, "dead": 1}), "the sender goes on")
+    [dead] = await outbox.list_rows(conn, "dead", 10)
+    assert (dead.receiver, dead.attempts) == ("buggy", 2)
+    assert dead.last_error == "attempt 2: receiver raised KeyError: 'firing'"
+    assert len(hook.accepted) == 2
+
+
+async def _count(conn: AsyncConnection[Any], expected: dict[str, int]) -> bool:
+    got = await statuses(conn)
+    return {s: got.count(s) for s in set(got)} == expected
+
+
 async def test_two_senders_never_send_a_row_twice(
     url: str, conn: AsyncConnection[Any], hook: WebhookPeer, metrics: DeliveryMetrics,
     monkeypatch: pytest.MonkeyPatch,
@@ -270,6 +303,7 @@ async def test_two_senders_never_send_a_row_twice(
 
 KILLED_SENDER = """
 import asyncio, sys
+from alerts.notification import Notification
 from alerts.delivery import DeliverySettings, run_sender
 from alerts.receivers import build, parse_receiver
 url, hook = sys.argv[1], sys.argv[2]

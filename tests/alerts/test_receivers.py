@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -213,6 +214,17 @@ async def test_email_with_wrong_password_is_permanent(
 ) -> None:
     receiver = build(parse_receiver(email_table(smtp_peer, tmp_path, "wrong")))
     with pytest.raises(DeliveryError, match="SMTP 535") as info:
+        await receiver.send(sample_notification())
+    assert info.value.permanent and smtp_peer.received == []
+
+
+async def test_email_to_unknown_recipients_is_permanent(
+    smtp_peer: SmtpPeer, tmp_path: Path
+) -> None:
+    table = email_table(smtp_peer, tmp_path, SMTP_PASSWORD, to=["ghost@nowhere.example"])
+    receiver = build(parse_receiver(table))
+    refused = re.escape("refused every recipient: ghost@nowhere.example 550")
+    with pytest.raises(DeliveryError, match=refused) as info:
         await receiver.send(sample_notification())
     assert info.value.permanent and smtp_peer.received == []
 

@@ -134,7 +134,7 @@ def start_alertmanager() -> Alertmanager:
             stdout=log, stderr=subprocess.STDOUT,
         )
     am = Alertmanager(f"http://127.0.0.1:{port}", proc, workdir)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # generous: the test machine is shared and busy
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.exit(f"alertmanager exited {proc.returncode}: "
@@ -145,7 +145,7 @@ def start_alertmanager() -> Alertmanager:
         except OSError:
             time.sleep(0.1)
     am.stop()
-    pytest.exit("alertmanager did not become ready within 20 s", returncode=3)
+    pytest.exit("alertmanager did not become ready within 60 s", returncode=3)
 
 
 # --- SMTP with STARTTLS (aiosmtpd) --------------------------------------------------------
@@ -227,7 +227,7 @@ def start_smtp(workdir: Path) -> SmtpPeer:
     port = free_port()
     controller = Controller(
         handler, hostname="127.0.0.1", port=port, tls_context=ctx, require_starttls=True,
-        auth_required=True, authenticator=authenticator,
+        auth_required=True, authenticator=authenticator, ready_timeout=30,
     )
     controller.start()
     return SmtpPeer("127.0.0.1", port, cert, handler, controller)

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from tests.alerts.peers import (
     start_alertmanager,
     start_smtp,
 )
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -138,6 +139,41 @@ async def test_webhook_is_signed_and_carries_the_key(
     assert body["notification"] == n.to_payload()
     assert body["message"]["language"] == "en"
     assert "Limit: 115 µg/m³" in body["message"]["text"]
+
+
+def documented_verify() -> Callable[[bytes, dict[str, str], bytes], bool]:
+    """The receiving side's ``verify`` exactly as docs/alerts-delivery.md prints it."""
+    doc = (REPO / "docs/alerts-delivery.md").read_text()
+    section = doc.split("**Verifying on the receiving side.**", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    verify: Callable[[bytes, dict[str, str], bytes], bool] = namespace["verify"]
+    return verify
+
+
+async def test_documented_verification_accepts_ours_and_refuses_tampering(
+    webhook_peer: WebhookPeer, tmp_path: Path
+) -> None:
+    receiver = build(parse_receiver({
+        "type": "webhook", "url": webhook_peer.base_url,
+        "secret_file": secret_file(tmp_path, "hook", "hook-secret"),
+    }))
+    try:
+        await receiver.send(sample_notification())
+    finally:
+        await receiver.close()
+    [got] = webhook_peer.accepted
+    verify = documented_verify()
+    assert verify(b"hook-secret", got.headers, got.body)
+    assert not verify(b"other-secret", got.headers, got.body)
+    tampered = got.body.replace(b'"value":131.0', b'"value":13.0')
+    assert tampered != got.body and not verify(b"hook-secret", got.headers, tampered)
+    stale = str(int(got.headers["X-Envmon-Timestamp"]) - 301)
+    resigned = "sha256=" + hmac.new(
+        b"hook-secret", stale.encode() + b"." + got.body, hashlib.sha256).hexdigest()
+    replay = {**got.headers, "X-Envmon-Timestamp": stale, "X-Envmon-Signature": resigned}
+    assert not verify(b"hook-secret", replay, got.body), "outside the replay window"
 
 
 async def test_webhook_with_wrong_secret_is_refused_permanently(

@@ -106,9 +106,10 @@ class AlertmanagerConfig(_ReceiverBase):
     bearer_token_file: Path | None = None
     bearer_token_env: str | None = None
     # An alert posted without endsAt resolves itself after Alertmanager's resolve_timeout; each
-    # firing/reminder post sets endsAt = now + hold instead, so keep it above the rules'
-    # reminder interval.
-    firing_hold_s: float = Field(7200.0, gt=0)
+    # firing/reminder post sets endsAt = now + hold instead. It must exceed the `repeat` of the
+    # rules routed here (reminders refresh it); the resolve is durable in the outbox, so a long
+    # hold only matters if envmon goes away for good.
+    firing_hold_s: float = Field(86400.0, gt=0)
     generator_url: HttpUrl | None = None
 
 

@@ -7,12 +7,14 @@ The engine builds it, the outbox stores ``to_payload()`` as jsonb, the sender re
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 EVENTS = ("firing", "resolved", "reminder", "escalation")
 SEVERITIES = ("info", "warning", "critical")
+SUBJECT_KINDS = ("station", "region")
 _DATETIMES = ("started_at", "ended_at", "observed_at")
 
 
@@ -49,6 +51,16 @@ class Notification:
             raise ValueError(f"event must be one of {EVENTS}, got {self.event!r}")
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        if self.subject_kind not in SUBJECT_KINDS:
+            raise ValueError(
+                f"subject_kind must be one of {SUBJECT_KINDS}, got {self.subject_kind!r}"
+            )
+        for name in ("value", "limit"):
+            number = getattr(self, name)
+            if number is not None and not math.isfinite(number):
+                # NaN/inf would make invalid JSON, which jsonb refuses inside the engine's
+                # transaction: refuse it where it is built instead.
+                raise ValueError(f"{name} must be a finite number, got {number!r}")
         for name in _DATETIMES:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:

@@ -41,6 +41,9 @@ def test_payload_round_trip(event: str) -> None:
         ({"severity": "fatal"}, "severity must be one of"),
         ({"started_at": "yesterday"}, "Invalid isoformat"),
         ({"started_at": "2026-03-01T06:00:00"}, "timezone-aware"),
+        ({"subject_kind": "planet"}, "subject_kind must be one of"),
+        ({"value": float("nan")}, "value must be a finite number"),
+        ({"limit": "inf"}, "limit must be a finite number"),
     ],
 )
 def test_bad_payload_is_a_specific_error(change: dict[str, Any], message: str) -> None:

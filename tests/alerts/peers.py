@@ -250,7 +250,8 @@ class Received:
 class HttpPeer:
     """An aiohttp server on loopback that records accepted requests.
 
-    ``fail_with`` makes it answer every request with that status; ``stop``/``start`` take it
+    ``fail_with`` makes it answer every request with that status (and ``fail_headers``);
+    ``stop``/``start`` take it
     off the network and back on the same port (connection refused meanwhile); ``delay_s``
     holds each answer (to widen races between two senders).
     """
@@ -262,6 +263,7 @@ class HttpPeer:
         self._accepted_more = asyncio.Event()
         self.rejected: list[tuple[Received, str]] = []
         self.fail_with: int | None = None
+        self.fail_headers: dict[str, str] = {}
         self.delay_s = 0.0
         self._runner: web.AppRunner | None = None
 
@@ -281,7 +283,8 @@ class HttpPeer:
             await asyncio.sleep(self.delay_s)
         if self.fail_with is not None:
             self.rejected.append((got, f"HTTP {self.fail_with}"))
-            return web.Response(status=self.fail_with, text="unavailable")
+            return web.Response(status=self.fail_with, text="unavailable",
+                                headers=self.fail_headers)
         status, reply = self.check(got)
         if status == 200 and reply.get("errcode", 0) == 0:
             self.accepted.append(got)

@@ -235,6 +235,26 @@ async def test_receiver_that_never_recovers_ends_dead(
     assert metrics.pending._value.get() == 0
 
 
+async def test_retry_after_is_honoured(
+    url: str, conn: AsyncConnection[Any], hook: WebhookPeer, metrics: DeliveryMetrics,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook.fail_with, hook.fail_headers = 429, {"Retry-After": "3600"}
+    async with sender(url, {"hook": webhook(hook, monkeypatch)}, FAST, metrics):
+        await enqueue(conn, sample_notification("hook"))
+
+        async def tried_once() -> bool:
+            rows = await outbox.list_rows(conn, "pending", 10)
+            await conn.commit()
+            return rows[0].attempts == 1
+
+        await eventually(tried_once, "the first attempt answered 429")
+    [row] = await outbox.list_rows(conn, "pending", 10)
+    wait = (row.next_attempt_at - row.created_at).total_seconds()
+    assert wait >= 3600, "the peer's Retry-After beats the 0.05 s backoff"
+    assert row.last_error == "attempt 1: HTTP 429: unavailable"
+
+
 async def test_refusals_and_unknown_receivers_are_dead_at_once(
     url: str, conn: AsyncConnection[Any], hook: WebhookPeer, metrics: DeliveryMetrics,
     monkeypatch: pytest.MonkeyPatch,

@@ -144,24 +144,17 @@ def threshold(rule: r.ThresholdRule, st: StationInfo,
 
 
 def flagged(rule: r.FlaggedRule, st: StationInfo,
-            rows: Iterable[tuple[datetime, str, str]]) -> list[Observation]:
-    """Per data time: breached when a reading carries one of the rule's flags, cleared when
-    every reading is normal (N); other flags (calibration, say) leave the state as it is."""
-    by_ts: dict[datetime, list[tuple[str, str]]] = {}
-    for ts, parameter, flag in rows:
-        if not rule.parameters or parameter in rule.parameters:
-            by_ts.setdefault(ts, []).append((parameter, flag))
-    out = []
+            groups: Iterable[tuple[datetime, list[str] | None, bool]]) -> list[Observation]:
+    """Per data time (``sources.flag_changes``): breached when a reading carries one of the
+    rule's flags, cleared when every reading is normal (N); other flags (calibration, say)
+    leave the state as it is."""
     subject = Subject.station(st)
-    for ts in sorted(by_ts):
-        hits = sorted(p for p, f in by_ts[ts] if f in rule.flags)
-        flags = "".join(sorted({f for _, f in by_ts[ts] if f in rule.flags}))
-        clear = all(f == "N" for _, f in by_ts[ts])
-        out.append(Observation(
-            subject, ts, ts, bool(hits), clear, float(len(hits)), None, ",".join(hits) or None,
-            None, "HJ 212-2017 表8",
-            f"data flagged {flags} ({', '.join(hits)})" if hits else "data flags normal"))
-    return out
+    flags = "/".join(rule.flags)
+    return [Observation(
+        subject, ts, ts, bool(hits), clean, float(len(hits or ())), None,
+        ",".join(hits) if hits else None, None, "HJ 212-2017 表8",
+        f"data flagged {flags} ({', '.join(hits)})" if hits else "data flags normal")
+        for ts, hits, clean in groups]
 
 
 def silent(rule: r.SilentRule, st: StationInfo, last_seen: datetime, gaps: Sequence[float],

@@ -119,6 +119,11 @@ class _Cycle:
             ep.state, ep.resolved_at = "cancelled", obs.end
             self._count(rule, "cancelled")
             del self.open[key]
+        if action in ("resolve", "cancel"):
+            # closed now: a breach later in this cycle may open the next episode at once
+            await state.save(self.conn, ep)
+            self.dirty.pop(ep.episode_id or 0, None)
+            return
         self._touch(ep)
 
     def _count(self, rule: Any, to: str) -> None:
@@ -193,6 +198,16 @@ def _summary(rule: Any, obs: c.Observation) -> str:
     return f"{rule.name}: {obs.subject.name}: {obs.text}"
 
 
+def _may_change(rule: Any, key: feed.ReadingKey, open_episode: bool) -> bool:
+    """Can the key's values change the rule's episode of that station? Values that cannot
+    breach change nothing unless an episode is open (to clear or advance it)."""
+    if key.parameter != rule.parameter or key.interval != rule.interval:
+        return False
+    if open_episode or rule.limit is not None:  # target-class limits differ by station
+        return True
+    return bool(key.v_max > rule.above if rule.above is not None else key.v_min < rule.below)
+
+
 def _in_scope(rule: Any, st: c.StationInfo) -> bool:
     return bool(rule.scope.matches(st.kind, st.station_id, st.city, st.county))
 
@@ -236,7 +251,8 @@ class Engine:
                          await state.silences(conn, now))
             cyc.result.batches = len(claimed.commits)
             stations = await sources.stations(conn)
-            observations = await self._observations(conn, claimed, stations, now)
+            watched = {(rule, sid) for rule, kind, sid in cyc.open if kind == "station"}
+            observations = await self._observations(conn, claimed, stations, now, watched)
             observations.sort(key=lambda ro: ro[1].end)
             for rule, obs in observations:
                 await cyc.apply(rule, obs)
@@ -255,10 +271,11 @@ class Engine:
         return cyc.result
 
     async def _observations(self, conn: AsyncConnection[Any], claimed: feed.Claimed,
-                            stations: dict[str, c.StationInfo], now: datetime
-                            ) -> list[tuple[Any, c.Observation]]:
+                            stations: dict[str, c.StationInfo], now: datetime,
+                            watched: set[tuple[str, str]]) -> list[tuple[Any, c.Observation]]:
         out: list[tuple[Any, c.Observation]] = []
-        out.extend(await self._reading_observations(conn, claimed.readings, stations, now))
+        out.extend(await self._reading_observations(conn, claimed.readings, stations, now,
+                                                    watched))
         out.extend(await self._indicator_observations(conn, claimed.station_days, stations))
         today = now.astimezone(c.BEIJING).date()
         if self.rules("plan_target") and (
@@ -269,37 +286,39 @@ class Engine:
 
     async def _reading_observations(
         self, conn: AsyncConnection[Any], keys: Sequence[feed.ReadingKey],
-        stations: dict[str, c.StationInfo], now: datetime,
+        stations: dict[str, c.StationInfo], now: datetime, watched: set[tuple[str, str]],
     ) -> list[tuple[Any, c.Observation]]:
         out: list[tuple[Any, c.Observation]] = []
         for rule in self.rules("silent"):  # data arriving: quiet stations are back
             for sid in sorted({k.station_id for k in keys}):
                 st = stations.get(sid)
-                if st is not None and _in_scope(rule, st):
+                if st is not None and (rule.name, sid) in watched:
                     out.append((rule, c.back_online(st, now)))
-        thresholds, flag_rules = self.rules("threshold"), self.rules("flagged")
-        wanted = {(t.parameter, t.interval) for t in thresholds}
-        every = any(not f.parameters for f in flag_rules)
-        flag_params = {p for f in flag_rules for p in f.parameters}
-        needed = [k for k in keys if k.station_id in stations and (
-            every or (k.parameter, k.interval) in wanted or k.parameter in flag_params)]
-        rows = await sources.readings(conn, needed)
+        thresholds = self.rules("threshold")
+        known = [k for k in keys if k.station_id in stations]
+        relevant = [k for k in known if any(
+            _may_change(t, k, (t.name, k.station_id) in watched) for t in thresholds)]
+        rows = await sources.readings(conn, relevant)
         by_key: dict[tuple[str, str, str], list[tuple[datetime, float, str]]] = defaultdict(list)
-        by_station: dict[str, list[tuple[datetime, str, str]]] = defaultdict(list)
         for sid, parameter, interval, ts, value, flag in rows:
             by_key[(sid, parameter, interval)].append((ts, value, flag))
-            by_station[sid].append((ts, parameter, flag))
         for rule in thresholds:
             for (sid, parameter, interval), values in by_key.items():
                 st = stations[sid]
                 if parameter == rule.parameter and interval == rule.interval \
                         and _in_scope(rule, st):
                     out.extend((rule, o) for o in c.threshold(rule, st, values))
-        for rule in flag_rules:
-            for sid, flags in by_station.items():
-                st = stations[sid]
-                if _in_scope(rule, st):
-                    out.extend((rule, o) for o in c.flagged(rule, st, flags))
+        for rule in self.rules("flagged"):
+            # only stations with flagged data, or with an episode that normal data may end
+            mine = [k for k in known if _in_scope(rule, stations[k.station_id]) and (
+                k.n_flagged or (rule.name, k.station_id) in watched)]
+            by_station: dict[str, list[tuple[datetime, list[str] | None, bool]]] = \
+                defaultdict(list)
+            for sid, ts, hits, clean in await sources.flag_changes(
+                    conn, mine, rule.flags, rule.parameters):
+                by_station[sid].append((ts, hits, clean))
+            for sid, groups in by_station.items():
+                out.extend((rule, o) for o in c.flagged(rule, stations[sid], groups))
         return out
 
     async def _indicator_observations(

@@ -22,12 +22,14 @@ DIRTY_CHANNEL = "envmon_dirty"
 
 # The ingest writer's stage table holds the batch (one row per key after collapsing).
 _LOG_READINGS = (
-    "INSERT INTO alert_reading_feed"
-    " (station_ids, parameters, intervals, ts_first, ts_last, n_rows)"
+    "INSERT INTO alert_reading_feed (station_ids, parameters, intervals, ts_first, ts_last,"
+    " n_rows, n_flagged, v_min, v_max)"
     " SELECT array_agg(station_id), array_agg(parameter), array_agg(interval),"
-    "  array_agg(lo), array_agg(hi), array_agg(n)"
+    "  array_agg(lo), array_agg(hi), array_agg(n), array_agg(nf), array_agg(vmin),"
+    "  array_agg(vmax)"
     " FROM (SELECT station_id, parameter, interval, min(ts) AS lo, max(ts) AS hi,"
-    "  count(*)::int AS n FROM envmon_stage GROUP BY 1, 2, 3) k"
+    "  count(*)::int AS n, (count(*) FILTER (WHERE flag <> 'N'))::int AS nf,"
+    "  min(value) AS vmin, max(value) AS vmax FROM envmon_stage GROUP BY 1, 2, 3) k"
     " HAVING count(*) > 0"
 )
 
@@ -58,6 +60,9 @@ class ReadingKey:
     first: datetime
     last: datetime
     n: int
+    n_flagged: int = 0
+    v_min: float = 0.0
+    v_max: float = 0.0
 
 
 @dataclass
@@ -78,7 +83,8 @@ class Claimed:
 _CLAIM_READINGS = (
     "DELETE FROM alert_reading_feed WHERE seq IN ("
     " SELECT seq FROM alert_reading_feed ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED)"
-    " RETURNING committed_at, station_ids, parameters, intervals, ts_first, ts_last, n_rows"
+    " RETURNING committed_at, station_ids, parameters, intervals, ts_first, ts_last, n_rows,"
+    " n_flagged, v_min, v_max"
 )
 _CLAIM_INDICATORS = (
     "DELETE FROM alert_indicator_feed WHERE seq IN ("
@@ -91,11 +97,9 @@ async def claim(conn: AsyncConnection[Any], limit: int) -> Claimed:
     """Take up to ``limit`` feed rows of each kind, in the caller's transaction."""
     out = Claimed([], set(), False, None, [])
     cur = await conn.execute(_CLAIM_READINGS, (limit,))
-    for committed, sids, params, intervals, firsts, lasts, ns in await cur.fetchall():
+    for committed, *columns in await cur.fetchall():
         out.commits.append(committed)
-        out.readings.extend(
-            ReadingKey(*k) for k in zip(sids, params, intervals, firsts, lasts, ns, strict=True)
-        )
+        out.readings.extend(ReadingKey(*k) for k in zip(*columns, strict=True))
     cur = await conn.execute(_CLAIM_INDICATORS, (limit,))
     for committed, sids, days, periods in await cur.fetchall():
         out.commits.append(committed)

@@ -38,6 +38,39 @@ async def readings(conn: AsyncConnection[Any], keys: Sequence[ReadingKey]
     return list(await cur.fetchall())
 
 
+async def flag_changes(conn: AsyncConnection[Any], keys: Sequence[ReadingKey],
+                       flags: Sequence[str], parameters: Sequence[str]
+                       ) -> list[tuple[str, datetime, list[str] | None, bool]]:
+    """Per station and data time: (station, ts, parameters carrying one of ``flags``, all
+    readings normal), grouped in SQL and reduced to what can change an episode: the flagged
+    times, and a normal time when it is the first after a non-normal one or the station's
+    latest (a run of normal times after the first changes nothing)."""
+    if not keys:
+        return []
+    cur = await conn.execute(
+        "SELECT station_id, ts, hits, clean FROM ("
+        " SELECT r.station_id, r.ts,"
+        "  array_agg(r.parameter ORDER BY r.parameter) FILTER (WHERE r.flag = ANY(%s)) AS hits,"
+        "  bool_and(r.flag = 'N') AS clean,"
+        "  lag(bool_and(r.flag = 'N')) OVER w AS prev_clean,"
+        "  lead(r.ts) OVER w AS next_ts"
+        " FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+        "  AS k(station_id, parameter, interval, lo, hi)"
+        " JOIN readings r ON r.station_id = k.station_id AND r.parameter = k.parameter"
+        "  AND r.interval = k.interval AND r.ts BETWEEN k.lo AND k.hi"
+        " WHERE cardinality(%s::text[]) = 0 OR r.parameter = ANY(%s)"
+        " GROUP BY r.station_id, r.ts"
+        " WINDOW w AS (PARTITION BY r.station_id ORDER BY r.ts)) x"
+        " WHERE hits IS NOT NULL"
+        "  OR (clean AND (prev_clean IS NOT TRUE OR next_ts IS NULL))"
+        " ORDER BY ts",
+        (list(flags), [k.station_id for k in keys], [k.parameter for k in keys],
+         [k.interval for k in keys], [k.first for k in keys], [k.last for k in keys],
+         list(parameters), list(parameters)),
+    )
+    return list(await cur.fetchall())
+
+
 def _days(station_days: Iterable[tuple[str, date]]) -> tuple[list[str], list[date]]:
     pairs = sorted(station_days)
     return [s for s, _ in pairs], [d for _, d in pairs]

@@ -3,7 +3,8 @@
 -- The outbox (alert_outbox) is migration 0031; nothing here references it.
 
 -- One row per committed ingest batch: the distinct (station, parameter, interval) keys it
--- wrote with their first/last timestamps and number of rows. The engine deletes the rows it
+-- wrote with their first/last timestamps, number of rows, rows not flagged N, and the
+-- smallest/largest value (so the engine reads back only keys that can change an episode). The engine deletes the rows it
 -- evaluated in the same transaction as the episode changes and notifications they cause, so
 -- a batch is evaluated exactly once even across crashes; readings are then fetched by primary
 -- key and time range (never a table scan).
@@ -15,7 +16,10 @@ CREATE TABLE IF NOT EXISTS alert_reading_feed (
     intervals     text[] NOT NULL,
     ts_first      timestamptz[] NOT NULL,
     ts_last       timestamptz[] NOT NULL,
-    n_rows        integer[] NOT NULL
+    n_rows        integer[] NOT NULL,
+    n_flagged     integer[] NOT NULL,
+    v_min         double precision[] NOT NULL,
+    v_max         double precision[] NOT NULL
 );
 
 -- One row per aggregator batch: the station-days whose indicators were recomputed

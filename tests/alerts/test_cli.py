@@ -65,8 +65,9 @@ async def test_list_ack_silence_and_outbox(url: str) -> None:
     code, out = await asyncio.to_thread(_cli, url, "list", "--format", "json")
     (shown,) = json.loads(out)
     assert shown["acked_by"] == "duty officer"
-    code, out = await asyncio.to_thread(_cli, url, "silence", "--station", "t-air-1", "--label", "team=air",
-                     "--for", "2h", "--comment", "analyser swap")
+    code, out = await asyncio.to_thread(_cli, url, "silence", "--station", "t-air-1",
+                                        "--label", "team=air", "--for", "2h",
+                                        "--comment", "analyser swap")
     assert code == 0 and out.startswith("silence #")
     silence_id = out.split("#")[1].split()[0]
     code, out = await asyncio.to_thread(_cli, url, "silences")

@@ -161,6 +161,7 @@ def test_silent_judges_by_the_station_cadence() -> None:
 
 def test_flagged_breaches_on_d_or_m_and_clears_on_all_normal() -> None:
     rule = r.FlaggedRule(name="f", kind="flagged")
-    out = c.flagged(rule, AIR, [(T, "pm25", "D"), (T, "pm10", "N"), (T + H, "pm25", "C"),
-                                (T + 2 * H, "pm25", "N"), (T + 2 * H, "pm10", "N")])
+    out = c.flagged(rule, AIR, [(T, ["pm25"], False), (T + H, None, False),
+                                (T + 2 * H, None, True)])
     assert [(o.breach, o.clear) for o in out] == [(True, False), (False, False), (False, True)]
+    assert out[0].text == "data flagged D/M (pm25)"

@@ -207,3 +207,41 @@ async def test_ack_stops_escalation(url: str) -> None:
         cur = await conn.execute("SELECT payload->>'subject_id' FROM alert_outbox"
                                  " WHERE event = 'escalation'")
         assert [r[0] for r in await cur.fetchall()] == ["t-air-2"]
+
+
+async def test_resolve_and_a_new_breach_in_one_batch_give_two_episodes(url: str) -> None:
+    eng = kit.engine(PM25.replace('for = "2h"', 'for = "0s"'))
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", kit.NOW - 4 * kit.HOUR,
+                                     [200, 50, 210]))
+    await kit.cycle(url, eng, kit.NOW)
+    assert [e[3] for e in await kit.episodes(url)] == ["resolved", "firing"]
+    assert (await kit.outbox(url))[("firing", "ops")] == 2
+
+
+FLAGGED = """
+[[rules]]
+name = "fault"
+kind = "flagged"
+flags = ["D", "M"]
+for = "2h"
+receivers = ["ops"]
+"""
+
+
+async def test_flags_d_or_m_for_longer_than_for_fire_and_normal_data_resolve(url: str) -> None:
+    eng = kit.engine(FLAGGED)
+    t0 = kit.NOW - 5 * kit.HOUR
+    # pm25 in fault (D) for 0 h .. 1 h: under 2 h, and cleared by normal data (cancelled)
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", t0, [30, 31], flag="D"),
+                    *kit.hourly("t-air-1", "pm10", t0, [50, 51]),
+                    *kit.hourly("t-air-1", "pm25", t0 + 2 * kit.HOUR, [32]))
+    await kit.cycle(url, eng, kit.NOW)
+    assert [e[3] for e in await kit.episodes(url)] == ["cancelled"]
+    # maintenance (M) on every parameter from 3 h on: 2 h reached at the third hour
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", t0 + 3 * kit.HOUR, [0, 0, 0], flag="M"))
+    await kit.cycle(url, eng, kit.NOW + 2 * kit.HOUR)
+    assert await kit.outbox(url) == Counter({("firing", "ops"): 1})
+    # normal again: resolved
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", t0 + 6 * kit.HOUR, [33, 34]))
+    await kit.cycle(url, eng, kit.NOW + 2 * kit.HOUR)
+    assert await kit.outbox(url) == Counter({("firing", "ops"): 1, ("resolved", "ops"): 1})

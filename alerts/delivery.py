@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +89,29 @@ def default_metrics() -> DeliveryMetrics:
     return _default_metrics
 
 
+class SendBudget:
+    """Sliding one-minute windows of sends per receiver, for receivers with ``max_per_minute``
+    (the DingTalk and WeCom robots take 20 a minute). Per sender process: two senders may
+    together send twice the budget."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._sent: dict[str, deque[float]] = {}
+
+    def reserve(self, receiver: str, per_minute: int | None) -> float:
+        """0 when a send may go now (it is counted), else the seconds until a slot frees."""
+        if per_minute is None:
+            return 0.0
+        now = self._clock()
+        window = self._sent.setdefault(receiver, deque())
+        while window and window[0] <= now - 60:
+            window.popleft()
+        if len(window) >= per_minute:
+            return window[0] + 60 - now
+        window.append(now)
+        return 0.0
+
+
 @dataclass(frozen=True)
 class Outcome:
     result: str  # "sent" | "failed" | "dead"
@@ -125,11 +150,22 @@ async def deliver_due(
     settings: DeliverySettings,
     metrics: DeliveryMetrics,
     rng: random.Random,
+    budget: SendBudget,
 ) -> int:
     """Claim up to BATCH due rows, send them concurrently, record outcomes; returns rows
-    claimed. The rows stay locked for the whole send."""
+    claimed. The rows stay locked for the whole send. Rows over their receiver's per-minute
+    budget are put back until a slot frees, without counting an attempt."""
     async with conn.transaction():
-        rows = await outbox.claim_due(conn, BATCH)
+        rows = []
+        claimed_rows = await outbox.claim_due(conn, BATCH)
+        claimed = len(claimed_rows)
+        for row in claimed_rows:
+            receiver = receivers.get(row.receiver)
+            wait = budget.reserve(row.receiver, receiver.max_per_minute if receiver else None)
+            if wait > 0:
+                await outbox.defer(conn, row.id, wait)
+            else:
+                rows.append(row)
         outcomes = await asyncio.gather(*(_attempt(r, receivers, settings) for r in rows))
         for row, outcome in zip(rows, outcomes, strict=True):
             attempts = row.attempts + 1
@@ -150,7 +186,7 @@ async def deliver_due(
             metrics.notifications.labels(row.receiver, result).inc()
     metrics.pending.set(await outbox.count_pending(conn))
     await conn.commit()
-    return len(rows)
+    return claimed
 
 
 async def _wait_for_wakeup(listener: AsyncConnection[Any], timeout_s: float,
@@ -185,10 +221,11 @@ async def run_sender(
     """
     metrics = metrics or default_metrics()
     rng = random.Random()
+    budget = SendBudget()
     try:
         while not stop.is_set():
             try:
-                await _serve(database_url, receivers, settings, stop, metrics, rng)
+                await _serve(database_url, receivers, settings, stop, metrics, rng, budget)
             except Exception as exc:
                 if not db.is_transient(exc):
                     raise
@@ -207,6 +244,7 @@ async def _serve(
     stop: asyncio.Event,
     metrics: DeliveryMetrics,
     rng: random.Random,
+    budget: SendBudget,
 ) -> None:
     async with (
         await db.connect(database_url, autocommit=True) as listener,
@@ -214,7 +252,7 @@ async def _serve(
     ):
         await listener.execute(f"LISTEN {outbox.CHANNEL}")
         while not stop.is_set():
-            claimed = await deliver_due(conn, receivers, settings, metrics, rng)
+            claimed = await deliver_due(conn, receivers, settings, metrics, rng, budget)
             if claimed == BATCH:
                 continue
             due_in = await outbox.next_due_in(conn)

@@ -131,6 +131,15 @@ async def mark_retry(conn: AsyncConnection[Any], row_id: int, delay_s: float, er
     )
 
 
+async def defer(conn: AsyncConnection[Any], row_id: int, delay_s: float) -> None:
+    """Put a row back for ``delay_s`` without counting an attempt (receiver's rate budget)."""
+    await conn.execute(
+        "UPDATE alert_outbox SET next_attempt_at = now() + make_interval(secs => %s)"
+        " WHERE id = %s",
+        (delay_s, row_id),
+    )
+
+
 async def mark_dead(conn: AsyncConnection[Any], row_id: int, error: str) -> None:
     await conn.execute(
         "UPDATE alert_outbox SET status = 'dead', attempts = attempts + 1, last_error = %s"

@@ -50,6 +50,7 @@ def _iso(ts: datetime) -> str:
 class AlertmanagerReceiver:
     def __init__(self, config: AlertmanagerConfig) -> None:
         self._config = config
+        self.max_per_minute = config.max_per_minute
         token = config.secret("bearer_token")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._url = config.url.rstrip("/") + "/api/v2/alerts"

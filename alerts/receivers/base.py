@@ -20,6 +20,9 @@ class DeliveryError(Exception):
 
 
 class Receiver(Protocol):
+    #: sends allowed per sliding minute (None: no limit); the sender keeps the count
+    max_per_minute: int | None
+
     async def send(self, notification: Notification) -> None:
         """Deliver it once; raise DeliveryError when the peer did not accept it."""
 

@@ -28,6 +28,8 @@ class _ReceiverBase(BaseModel):
     secrets: ClassVar[tuple[tuple[str, bool], ...]] = ()
 
     language: Literal["zh", "en"] = "zh"
+    # Sends per sliding minute from one sender; more wait in the outbox (not counted as attempts).
+    max_per_minute: int | None = Field(None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,6 +120,7 @@ class DingTalkConfig(_ReceiverBase):
 
     secrets = (("access_token", True), ("secret", False))
     type: Literal["dingtalk"]
+    max_per_minute: int | None = Field(20, ge=1)  # DingTalk's limit per robot
     url: HttpUrl = "https://oapi.dingtalk.com/robot/send"
     access_token_file: Path | None = None
     access_token_env: str | None = None
@@ -130,6 +133,7 @@ class WeComConfig(_ReceiverBase):
 
     secrets = (("key", True),)
     type: Literal["wecom"]
+    max_per_minute: int | None = Field(20, ge=1)  # WeCom's limit per robot
     url: HttpUrl = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
     key_file: Path | None = None
     key_env: str | None = None

@@ -34,6 +34,7 @@ def sign(secret: str, timestamp_ms: int) -> str:
 class DingTalkReceiver:
     def __init__(self, config: DingTalkConfig) -> None:
         self._config = config
+        self.max_per_minute = config.max_per_minute
         self._token = config.required_secret("access_token")
         self._secret = config.secret("secret")
         self._http = JsonPoster()

@@ -27,6 +27,7 @@ def message_id(n: Notification, sender: str) -> str:
 class EmailReceiver:
     def __init__(self, config: EmailConfig) -> None:
         self._config = config
+        self.max_per_minute = config.max_per_minute
         self._password = config.secret("password")
         self._tls = ssl.create_default_context(
             cafile=str(config.ca_file) if config.ca_file else None

@@ -30,6 +30,7 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 class WebhookReceiver:
     def __init__(self, config: WebhookConfig) -> None:
         self._config = config
+        self.max_per_minute = config.max_per_minute
         self._secret = config.required_secret("secret")
         self._http = JsonPoster()
 

@@ -22,6 +22,7 @@ _TRANSIENT = frozenset({-1, 45009})
 class WeComReceiver:
     def __init__(self, config: WeComConfig) -> None:
         self._config = config
+        self.max_per_minute = config.max_per_minute
         query = urlencode({"key": config.required_secret("key")})
         self._url = URL(f"{config.url}?{query}", encoded=True)
         self._http = JsonPoster()

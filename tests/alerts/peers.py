@@ -365,11 +365,13 @@ class DingTalkPeer(HttpPeer):
 
 
 class WeComPeer(HttpPeer):
-    """Speaks WeCom's group-robot API: /cgi-bin/webhook/send?key=, markdown ≤ 4096 bytes."""
+    """Speaks WeCom's group-robot API: /cgi-bin/webhook/send?key=, markdown ≤ 4096 bytes,
+    at most ``per_minute`` messages a minute (WeCom: 20)."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, per_minute: int = 20) -> None:
         super().__init__()
         self.key = key
+        self.per_minute = per_minute
 
     def check(self, request: Received) -> tuple[int, Any]:
         if request.path != "/cgi-bin/webhook/send" or request.query.get("key") != self.key:
@@ -380,4 +382,6 @@ class WeComPeer(HttpPeer):
             return 200, {"errcode": 40008, "errmsg": "invalid message type"}
         if len(content.encode()) > 4096:
             return 200, {"errcode": 40058, "errmsg": "markdown.content exceed max length 4096"}
+        if len(self.accepted) >= self.per_minute:  # tests last well under a minute
+            return 200, {"errcode": 45009, "errmsg": "api freq out of limit"}
         return 200, {"errcode": 0, "errmsg": "ok"}

@@ -17,7 +17,13 @@ from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
 from alerts import outbox
-from alerts.delivery import DeliveryMetrics, DeliverySettings, backoff_s, run_sender
+from alerts.delivery import (
+    DeliveryMetrics,
+    DeliverySettings,
+    SendBudget,
+    backoff_s,
+    run_sender,
+)
 from alerts.notification import Notification
 from alerts.receivers import Receiver, build, parse_receiver
 from envmon import db
@@ -273,6 +279,8 @@ async def test_refusals_and_unknown_receivers_are_dead_at_once(
 class RaisingReceiver:
     """A receiver with a bug: it raises something that is not a DeliveryError."""
 
+    max_per_minute: int | None = None
+
     async def send(self, notification: Notification) -> None:
         raise KeyError(notification.event)
 
@@ -300,6 +308,59 @@ async def test_a_receiver_bug_does_not_stop_delivery(
 async def _count(conn: AsyncConnection[Any], expected: dict[str, int]) -> bool:
     got = await statuses(conn)
     return {s: got.count(s) for s in set(got)} == expected
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "times", "waits"),
+    [
+        (None, [0, 0, 0, 0], [0, 0, 0, 0]),
+        (3, [0, 1, 2, 3, 30], [0, 0, 0, 57, 30]),
+        (3, [0, 1, 2, 60, 60.5, 61, 62], [0, 0, 0, 0, 0.5, 0, 0]),
+        (1, [0, 59.9, 60], [0, 0.1, 0]),
+    ],
+)
+def test_send_budget_is_a_sliding_minute(
+    per_minute: int | None, times: list[float], waits: list[float]
+) -> None:
+    clock = FakeClock()
+    budget = SendBudget(clock)
+    got = []
+    for t in times:
+        clock.now = 1000.0 + t
+        got.append(round(budget.reserve("robot", per_minute), 6))
+    assert got == waits
+    assert budget.reserve("another", per_minute) == 0, "budgets are per receiver"
+
+
+async def test_robot_budget_defers_without_spending_attempts(
+    url: str, conn: AsyncConnection[Any], metrics: DeliveryMetrics,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    peer = WeComPeer("wkey", per_minute=3)
+    await peer.start()
+    monkeypatch.setenv("ENVMON_TEST_WECOM_KEY", "wkey")
+    robot = build(parse_receiver({
+        "type": "wecom", "url": peer.base_url + "/cgi-bin/webhook/send",
+        "key_env": "ENVMON_TEST_WECOM_KEY", "max_per_minute": 3}))
+    try:
+        async with sender(url, {"robot": robot}, FAST, metrics):
+            await enqueue(conn, *(sample_notification("robot", episode_id=i) for i in range(5)))
+            await eventually(lambda: _count(conn, {"sent": 3, "pending": 2}), "3 sent, 2 wait")
+    finally:
+        await peer.stop()
+    assert peer.rejected == [] and len(peer.accepted) == 3
+    waiting = await outbox.list_rows(conn, "pending", 10)
+    assert [(r.attempts, r.last_error) for r in waiting] == [(0, None), (0, None)]
+    assert all((r.next_attempt_at - r.created_at).total_seconds() > 30 for r in waiting)
+    assert count(metrics, "robot", "failed") == 0
 
 
 async def test_two_senders_never_send_a_row_twice(

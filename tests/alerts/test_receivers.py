@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import re
+import tomllib
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,16 @@ def secret_file(tmp_path: Path, name: str, value: str) -> str:
 def test_bad_receiver_config_is_named(table: dict[str, Any], error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         parse_receiver(table)
+
+
+def test_documented_example_config_is_valid() -> None:
+    doc = (REPO / "docs/alerts-delivery.md").read_text()
+    example = tomllib.loads(doc.split("```toml\n", 1)[1].split("```", 1)[0])
+    parsed = {name: parse_receiver(t) for name, t in example["receivers"].items()}
+    assert sorted(c.type for c in parsed.values()) == [
+        "alertmanager", "dingtalk", "email", "webhook", "wecom"]
+    assert [c.max_per_minute for c in parsed.values() if c.type in ("dingtalk", "wecom")] == [
+        20, 20]
 
 
 def test_missing_secret_is_reported_at_build(monkeypatch: pytest.MonkeyPatch) -> None:

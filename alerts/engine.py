@@ -16,6 +16,9 @@ a firing episode or cancels a pending one; observations inside the band change n
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 
 Action = Literal["none", "late", "open", "open_firing", "fire", "observe", "resolve", "cancel"]
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('envmon.alerts'))"
+HEARTBEAT_S = 60.0
 
 
 def decide(ep: Episode | None, rule: Any, obs: c.Observation, now: datetime) -> Action:
@@ -236,6 +240,8 @@ class Engine:
         for rule in ruleset.rules:
             self._of_kind[rule.kind].append(rule)
         self._plan_checked: date | None = None
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._beat_at = 0.0
 
     def rules(self, kind: str) -> list[Any]:
         return self._of_kind.get(kind, [])
@@ -246,6 +252,9 @@ class Engine:
         now = now or datetime.now(UTC)
         async with conn.transaction():
             await conn.execute(LOCK_SQL)
+            if time.monotonic() - self._beat_at > HEARTBEAT_S:
+                await feed.heartbeat(conn, self.name)
+                self._beat_at = time.monotonic()
             claimed = await feed.claim(conn, self.batch_limit)
             cyc = _Cycle(conn, now, self.metrics, await state.open_episodes(conn),
                          await state.silences(conn, now))

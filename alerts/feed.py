@@ -20,6 +20,8 @@ from psycopg import AsyncConnection, AsyncCursor
 CHANNEL = "envmon_alerts_feed"
 DIRTY_CHANNEL = "envmon_dirty"
 
+# Both feeds are written only while an engine has been seen within a day (alert_engines;
+# docs/alerts.md): a deployment without alerts grows no feed.
 # The ingest writer's stage table holds the batch (one row per key after collapsing).
 _LOG_READINGS = (
     "INSERT INTO alert_reading_feed (station_ids, parameters, intervals, ts_first, ts_last,"
@@ -29,7 +31,9 @@ _LOG_READINGS = (
     "  array_agg(vmax)"
     " FROM (SELECT station_id, parameter, interval, min(ts) AS lo, max(ts) AS hi,"
     "  count(*)::int AS n, (count(*) FILTER (WHERE flag <> 'N'))::int AS nf,"
-    "  min(value) AS vmin, max(value) AS vmax FROM envmon_stage GROUP BY 1, 2, 3) k"
+    "  min(value) AS vmin, max(value) AS vmax FROM envmon_stage"
+    " WHERE EXISTS (SELECT 1 FROM alert_engines WHERE seen_at > now() - interval '1 day')"
+    " GROUP BY 1, 2, 3) k"
     " HAVING count(*) > 0"
 )
 
@@ -45,11 +49,14 @@ async def log_indicator_batch(
     """Record recomputed station-days (the aggregator's transaction)."""
     if not station_days and not periods:
         return
-    await conn.execute(
-        "INSERT INTO alert_indicator_feed (station_ids, days, periods) VALUES (%s, %s, %s)",
+    cur = await conn.execute(
+        "INSERT INTO alert_indicator_feed (station_ids, days, periods)"
+        " SELECT %s, %s, %s"
+        " WHERE EXISTS (SELECT 1 FROM alert_engines WHERE seen_at > now() - interval '1 day')",
         ([s for s, _ in station_days], [d for _, d in station_days], periods),
     )
-    await conn.execute(f"NOTIFY {CHANNEL}")
+    if cur.rowcount:
+        await conn.execute(f"NOTIFY {CHANNEL}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,15 @@ _CLAIM_INDICATORS = (
     " SELECT seq FROM alert_indicator_feed ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED)"
     " RETURNING committed_at, station_ids, days, periods"
 )
+
+
+async def heartbeat(conn: AsyncConnection[Any], engine: str) -> None:
+    """Say that ``engine`` runs (so producers keep writing the feed); forget engines not
+    seen for a week."""
+    await conn.execute(
+        "INSERT INTO alert_engines (engine) VALUES (%s)"
+        " ON CONFLICT (engine) DO UPDATE SET seen_at = now()", (engine,))
+    await conn.execute("DELETE FROM alert_engines WHERE seen_at < now() - interval '7 days'")
 
 
 async def claim(conn: AsyncConnection[Any], limit: int) -> Claimed:

@@ -2,6 +2,13 @@
 -- transactions), episodes per (rule, subject), silences, and each station's learned cadence.
 -- The outbox (alert_outbox) is migration 0031; nothing here references it.
 
+-- Alerts engines that ran recently (a heartbeat per process). Producers write feed rows only
+-- while one has been seen within a day, so a deployment without alerts grows no feed.
+CREATE TABLE IF NOT EXISTS alert_engines (
+    engine   text PRIMARY KEY,
+    seen_at  timestamptz NOT NULL DEFAULT now()
+);
+
 -- One row per committed ingest batch: the distinct (station, parameter, interval) keys it
 -- wrote with their first/last timestamps, number of rows, rows not flagged N, and the
 -- smallest/largest value (so the engine reads back only keys that can change an episode). The engine deletes the rows it

@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from alerts.engine import CycleResult, Engine
+from alerts.feed import heartbeat
 from alerts.metrics import EngineMetrics
 from alerts.rules import RuleSet, parse_rules
 from envmon import db
@@ -60,8 +61,10 @@ def engine(rules_toml: str) -> Engine:
 
 
 async def add_stations(url: str) -> None:
+    """The test stations, and an engine's heartbeat (producers write the feed only then)."""
     async with await db.connect(url) as conn:
         await upsert_stations(conn, STATIONS)
+        await heartbeat(conn, "tests")
         await conn.commit()
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from aggregator.service import drain
 from alerts.conditions import BEIJING
+from alerts.feed import heartbeat
+from envmon.stations import upsert_stations
 from tests.alerts import engine_kit as kit
 from tests.alerts.peers import migrated_database
 from tests.conftest import Broker
@@ -92,3 +94,17 @@ receivers = ["ops"]
         summary, clause = (await cur.fetchall())[0]
     assert "worse than target 3" in summary and "nh3n" in summary
     assert clause == "GB 3838-2002 clause 5"
+
+
+async def test_no_feed_rows_while_no_engine_has_been_seen() -> None:
+    async with migrated_database() as url:
+        async with await kit.db.connect(url) as conn:
+            await upsert_stations(conn, kit.STATIONS)
+            await conn.commit()
+        await kit.write(url, *kit.hourly("t-air-1", "pm25", kit.NOW, [10]))
+        assert await _feed_rows(url, "alert_reading_feed") == 0
+        async with await kit.db.connect(url) as conn:
+            await heartbeat(conn, "engine-1")
+            await conn.commit()
+        await kit.write(url, *kit.hourly("t-air-1", "pm25", kit.NOW + kit.HOUR, [10]))
+        assert await _feed_rows(url, "alert_reading_feed") == 1

@@ -32,6 +32,7 @@ from envmon import db
 log = logging.getLogger(__name__)
 
 BATCH = 50
+PRUNE_EVERY_S = 3600.0
 
 
 class DeliverySettings(BaseModel):
@@ -44,6 +45,7 @@ class DeliverySettings(BaseModel):
     max_backoff_s: float = Field(3600.0, gt=0)
     timeout_s: float = Field(10.0, gt=0, description="bound on one send, connect included")
     poll_s: float = Field(30.0, gt=0, description="re-check without a NOTIFY (missed wake-ups)")
+    keep_sent_days: int = Field(90, ge=1, description="sent rows older than this are deleted")
 
     @model_validator(mode="after")
     def _backoff_order(self) -> DeliverySettings:
@@ -251,7 +253,16 @@ async def _serve(
         await db.connect(database_url) as conn,
     ):
         await listener.execute(f"LISTEN {outbox.CHANNEL}")
+        loop = asyncio.get_running_loop()
+        pruned_at = -PRUNE_EVERY_S
         while not stop.is_set():
+            if loop.time() - pruned_at >= PRUNE_EVERY_S:
+                deleted = await outbox.prune_sent(conn, settings.keep_sent_days)
+                await conn.commit()
+                pruned_at = loop.time()
+                if deleted:
+                    log.info("deleted %d notifications sent over %d days ago",
+                             deleted, settings.keep_sent_days)
             claimed = await deliver_due(conn, receivers, settings, metrics, rng, budget)
             if claimed == BATCH:
                 continue

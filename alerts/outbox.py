@@ -148,6 +148,17 @@ async def mark_dead(conn: AsyncConnection[Any], row_id: int, error: str) -> None
     )
 
 
+async def prune_sent(conn: AsyncConnection[Any], keep_days: int) -> int:
+    """Delete rows sent more than ``keep_days`` ago (dead rows stay until someone looks);
+    returns rows deleted. Their episodes are long over, so their keys never come again."""
+    cur = await conn.execute(
+        "DELETE FROM alert_outbox WHERE status = 'sent'"
+        " AND sent_at < now() - make_interval(days => %s)",
+        (keep_days,),
+    )
+    return cur.rowcount
+
+
 async def count_pending(conn: AsyncConnection[Any]) -> int:
     cur = await conn.execute("SELECT count(*) FROM alert_outbox WHERE status = 'pending'")
     row = await cur.fetchone()

@@ -199,6 +199,24 @@ async def _all(conn: AsyncConnection[Any], status: str, n: int) -> bool:
     return len(got) == n and set(got) == {status}
 
 
+async def test_sender_prunes_old_sent_rows(
+    url: str, conn: AsyncConnection[Any], hook: WebhookPeer, metrics: DeliveryMetrics,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await enqueue(conn, sample_notification("hook", episode_id=1),
+                  sample_notification("hook", episode_id=2))
+    async with conn.transaction():
+        old = (await outbox.claim_due(conn, 1))[0]
+        await outbox.mark_sent(conn, old.id)
+        await conn.execute("UPDATE alert_outbox SET sent_at = now() - interval '2 days'"
+                           " WHERE id = %s", (old.id,))
+    settings = FAST.model_copy(update={"keep_sent_days": 1})
+    async with sender(url, {"hook": webhook(hook, monkeypatch)}, settings, metrics):
+        await eventually(lambda: _all(conn, "sent", 1), "old row pruned, new one sent")
+    [left] = await outbox.list_rows(conn, None, 10)
+    assert left.id != old.id and len(hook.accepted) == 1
+
+
 # --- failures -------------------------------------------------------------------------------
 
 

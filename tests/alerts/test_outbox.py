@@ -129,6 +129,21 @@ async def test_list_rows_filters_and_rejects_unknown_status(conn: AsyncConnectio
         await outbox.list_rows(conn, "lost", 10)
 
 
+async def test_prune_deletes_only_old_sent_rows(conn: AsyncConnection[Any]) -> None:
+    async with conn.transaction():
+        await outbox.enqueue(conn, [sample_notification(episode_id=i) for i in range(4)])
+        rows = sorted(await outbox.list_rows(conn, None, 10), key=lambda r: r.id)
+        for row in rows[:2]:
+            await outbox.mark_sent(conn, row.id)
+        await outbox.mark_dead(conn, rows[2].id, "gave up")
+        await conn.execute(
+            "UPDATE alert_outbox SET sent_at = now() - interval '91 days',"
+            " created_at = now() - interval '91 days' WHERE id <> %s", (rows[1].id,))
+        assert await outbox.prune_sent(conn, 90) == 1
+    left = sorted((r.id, r.status) for r in await outbox.list_rows(conn, None, 10))
+    assert left == [(rows[1].id, "sent"), (rows[2].id, "dead"), (rows[3].id, "pending")]
+
+
 async def test_enqueue_nothing_is_a_no_op(conn: AsyncConnection[Any]) -> None:
     assert await outbox.enqueue(conn, []) == 0
     assert await outbox.list_rows(conn, None, 10) == []

@@ -67,9 +67,9 @@ class ReadingKey:
     first: datetime
     last: datetime
     n: int
-    n_flagged: int = 0
-    v_min: float = 0.0
-    v_max: float = 0.0
+    n_flagged: int
+    v_min: float
+    v_max: float
 
 
 @dataclass
@@ -79,12 +79,7 @@ class Claimed:
     readings: list[ReadingKey]
     station_days: set[tuple[str, date]]
     periods: bool
-    oldest_commit: datetime | None
     commits: list[datetime]
-
-    @property
-    def empty(self) -> bool:
-        return not self.readings and not self.station_days and not self.periods
 
 
 _CLAIM_READINGS = (
@@ -111,7 +106,7 @@ async def heartbeat(conn: AsyncConnection[Any], engine: str) -> None:
 
 async def claim(conn: AsyncConnection[Any], limit: int) -> Claimed:
     """Take up to ``limit`` feed rows of each kind, in the caller's transaction."""
-    out = Claimed([], set(), False, None, [])
+    out = Claimed([], set(), False, [])
     cur = await conn.execute(_CLAIM_READINGS, (limit,))
     for committed, *columns in await cur.fetchall():
         out.commits.append(committed)
@@ -121,5 +116,4 @@ async def claim(conn: AsyncConnection[Any], limit: int) -> Claimed:
         out.commits.append(committed)
         out.station_days.update(zip(sids, days, strict=True))
         out.periods = out.periods or bool(periods)
-    out.oldest_commit = min(out.commits) if out.commits else None
     return out

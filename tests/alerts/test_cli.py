@@ -80,3 +80,18 @@ async def test_list_ack_silence_and_outbox(url: str) -> None:
     assert code == 2 and "at least one matcher" in out
     code, out = await asyncio.to_thread(_cli, url, "outbox", "--status", "pending")
     assert code == 0 and f"{episode_id}:firing:0:ops" in out and "1 rows" in out
+
+
+async def test_the_live_summary_shows_open_episodes(url: str) -> None:
+    from rich.console import Console
+
+    from envmon.live_summary import RateMeter, render, take
+
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", kit.NOW - kit.HOUR, [300]))
+    await kit.cycle(url, kit.engine(RULE), kit.NOW)
+    async with await kit.db.connect(url, autocommit=True) as conn:
+        snap = await take(conn, RateMeter())
+    assert [(r["rule"], r["state"]) for r in snap.alerts] == [("pm25-cli", "firing")]
+    console = Console(record=True, width=200)
+    console.print(render(snap))
+    assert "pm25-cli" in console.export_text()

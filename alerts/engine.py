@@ -202,12 +202,23 @@ def _summary(rule: Any, obs: c.Observation) -> str:
     return f"{rule.name}: {obs.subject.name}: {obs.text}"
 
 
-def _may_change(rule: Any, key: feed.ReadingKey, open_episode: bool) -> bool:
+def _too_late(rule: Any, key: feed.ReadingKey, now: datetime) -> bool:
+    """All of the key's data are late for the rule (a history upload): they cannot open an
+    episode, so they need not be read back unless one is open."""
+    end = key.last + c.INTERVAL_LENGTH.get(key.interval, c.INTERVAL_LENGTH["hour"])
+    return bool(rule.late != "open" and end < now - rule.late_after)
+
+
+def _may_change(rule: Any, key: feed.ReadingKey, open_episode: bool, now: datetime) -> bool:
     """Can the key's values change the rule's episode of that station? Values that cannot
-    breach change nothing unless an episode is open (to clear or advance it)."""
+    breach, or are all late, change nothing unless an episode is open (to clear or advance)."""
     if key.parameter != rule.parameter or key.interval != rule.interval:
         return False
-    if open_episode or rule.limit is not None:  # target-class limits differ by station
+    if open_episode:
+        return True
+    if _too_late(rule, key, now):
+        return False
+    if rule.limit is not None:  # target-class limits differ by station
         return True
     return bool(key.v_max > rule.above if rule.above is not None else key.v_min < rule.below)
 
@@ -306,7 +317,7 @@ class Engine:
         thresholds = self.rules("threshold")
         known = [k for k in keys if k.station_id in stations]
         relevant = [k for k in known if any(
-            _may_change(t, k, (t.name, k.station_id) in watched) for t in thresholds)]
+            _may_change(t, k, (t.name, k.station_id) in watched, now) for t in thresholds)]
         rows = await sources.readings(conn, relevant)
         by_key: dict[tuple[str, str, str], list[tuple[datetime, float, str]]] = defaultdict(list)
         for sid, parameter, interval, ts, value, flag in rows:
@@ -320,7 +331,8 @@ class Engine:
         for rule in self.rules("flagged"):
             # only stations with flagged data, or with an episode that normal data may end
             mine = [k for k in known if _in_scope(rule, stations[k.station_id]) and (
-                k.n_flagged or (rule.name, k.station_id) in watched)]
+                (rule.name, k.station_id) in watched
+                or (k.n_flagged and not _too_late(rule, k, now)))]
             by_station: dict[str, list[tuple[datetime, list[str] | None, bool]]] = \
                 defaultdict(list)
             for sid, ts, hits, clean in await sources.flag_changes(

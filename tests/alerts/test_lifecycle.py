@@ -245,3 +245,13 @@ async def test_flags_d_or_m_for_longer_than_for_fire_and_normal_data_resolve(url
     await kit.write(url, *kit.hourly("t-air-1", "pm25", t0 + 6 * kit.HOUR, [33, 34]))
     await kit.cycle(url, eng, kit.NOW + 2 * kit.HOUR)
     assert await kit.outbox(url) == Counter({("firing", "ops"): 1, ("resolved", "ops"): 1})
+
+
+async def test_a_history_upload_is_not_read_back_for_rules_it_cannot_fire(url: str) -> None:
+    eng = kit.engine(PM25 + FLAGGED)
+    old = kit.NOW - 72 * kit.HOUR  # older than both rules' max_age (1 d, 6 h)
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", old, [300, 300, 300], flag="D"),
+                    *kit.hourly("t-air-2", "pm25", old, [300, 300, 300]))
+    result = await kit.cycle(url, eng, kit.NOW)
+    assert result.observations == 0
+    assert await kit.episodes(url) == []

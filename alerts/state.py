@@ -68,8 +68,10 @@ def _episode(row: dict[str, Any]) -> Episode:
 
 
 async def open_episodes(conn: AsyncConnection[Any]) -> dict[tuple[str, str, str], Episode]:
+    """The open episodes, locked until the caller's transaction ends: an ack committed
+    meanwhile waits instead of being overwritten when the engine saves the episode."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_SELECT + sql.SQL("WHERE state IN ('pending', 'firing')"))
+        await cur.execute(_SELECT + sql.SQL("WHERE state IN ('pending', 'firing') FOR UPDATE"))
         return {ep.key: ep for ep in map(_episode, await cur.fetchall())}
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from alerts import state
@@ -255,3 +256,26 @@ async def test_a_history_upload_is_not_read_back_for_rules_it_cannot_fire(url: s
     result = await kit.cycle(url, eng, kit.NOW)
     assert result.observations == 0
     assert await kit.episodes(url) == []
+
+
+async def test_an_ack_during_an_evaluation_waits_for_it_and_is_not_overwritten(
+    url: str,
+) -> None:
+    await kit.write(url, *kit.hourly("t-air-1", "pm25", kit.NOW - kit.HOUR, [200]))
+    await kit.cycle(url, kit.engine(REMIND), kit.NOW)
+    (episode_id, *_), = await kit.episodes(url)
+    async with await kit.db.connect(url) as engine_conn, \
+            await kit.db.connect(url) as cli_conn:
+        episodes = await state.open_episodes(engine_conn)  # the engine's cycle holds them
+        await cli_conn.execute("SET lock_timeout = '50ms'")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            await state.ack(cli_conn, episode_id, "duty officer")
+        await cli_conn.rollback()
+        for ep in episodes.values():
+            await state.save(engine_conn, ep)
+        await engine_conn.commit()
+        assert await state.ack(cli_conn, episode_id, "duty officer")
+        await cli_conn.commit()
+    async with await kit.db.connect(url) as conn:
+        assert (await state.open_episodes(conn))[("pm25-remind", "station", "t-air-1")].acked_by \
+            == "duty officer"

@@ -25,7 +25,9 @@ class EngineMetrics:
             "Breaching observations older than the rule's max_age that opened no episode",
             ["rule"], registry=reg)
         self.notifications = Counter(
-            "envmon_alerts_enqueued_total", "Notifications put in the outbox, by event",
+            "envmon_alerts_enqueued_total",
+            "Notifications decided and put in the outbox, by event (a decision repeated after a"
+            " crash is dropped there by its idempotency key)",
             ["event"], registry=reg)
         self.errors = Counter(
             "envmon_alerts_errors_total", "Failed evaluation cycles (retried)", ["kind"],

@@ -128,9 +128,12 @@ class ThresholdRule(_RuleBase):
             raise ValueError(f"unknown parameter {self.parameter!r} (see README, Parameters)")
         if self.limit is not None:
             try:
-                water_standard.parameter_class(self.parameter, 0.0)
+                row = water_standard._row(self.parameter)
             except Exception as exc:
                 raise ValueError(f"{self.parameter!r} has no GB 3838 class limits") from exc
+            if row.get("direction") == "range":
+                raise ValueError(f"{self.parameter!r} is graded as a range (GB 3838 表1): "
+                                 "give above/below instead of a target-class limit")
         if self.clear is not None and self.clear_margin:
             raise ValueError("give clear or clear_margin, not both")
         if self.clear is not None and (
@@ -141,22 +144,29 @@ class ThresholdRule(_RuleBase):
         return self
 
 
-class AqiHourlyRule(_RuleBase):
+class _AqiRule(_RuleBase):
+    above: int = Field(200, ge=0, le=500)
+    clear: int | None = None
+    subject: Literal["station", "region"] = "station"
+
+    @model_validator(mode="after")
+    def _clear_below(self) -> _AqiRule:
+        if self.clear is not None and self.clear > self.above:
+            raise ValueError("clear must not exceed above (hysteresis)")
+        return self
+
+
+class AqiHourlyRule(_AqiRule):
     """Hourly AQI (HJ 633) above a level, of a station or a region."""
 
     kind: Literal["aqi_hourly"]
     above: int = Field(ge=0, le=500)
-    clear: int | None = None
-    subject: Literal["station", "region"] = "station"
 
 
-class AqiDailyRule(_RuleBase):
+class AqiDailyRule(_AqiRule):
     """Daily AQI above a level (default 200: heavy pollution, HJ 633 表2 level 5)."""
 
     kind: Literal["aqi_daily"]
-    above: int = Field(200, ge=0, le=500)
-    clear: int | None = None
-    subject: Literal["station", "region"] = "station"
     default_max_age: ClassVar[timedelta] = timedelta(days=2)
 
 
@@ -207,6 +217,12 @@ class PlanTargetRule(_RuleBase):
     kind: Literal["plan_target"]
     affordable_below: int = Field(0, ge=-366, le=366)
     clear: int | None = None
+
+    @model_validator(mode="after")
+    def _clear_above(self) -> PlanTargetRule:
+        if self.clear is not None and self.clear < self.affordable_below:
+            raise ValueError("clear must not be below affordable_below (hysteresis)")
+        return self
 
 
 Rule = Annotated[

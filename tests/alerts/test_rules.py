@@ -96,6 +96,12 @@ def _errors(text: str) -> list[str]:
          10, "already used on line 7"),
         ('[[rules]]\nname = "a"\nkind = "threshold"\nparameter = "pm25"\nabove = 100\n'
          'clear = 120\n', 6, "safe side"),
+        ('[[rules]]\nname = "a"\nkind = "threshold"\nparameter = "ph"\nlimit = "target_class"\n',
+         6, "graded as a range"),
+        ('[[rules]]\nname = "a"\nkind = "aqi_hourly"\nabove = 150\nclear = 160\n', 6,
+         "hysteresis"),
+        ('[[rules]]\nname = "a"\nkind = "plan_target"\naffordable_below = 10\nclear = 5\n', 6,
+         "hysteresis"),
         ('[receivers.bad]\ntype = "webhook"\nurl = "http://x/"\nsecret = "inline"\n', 6,
          "must not be written inline"),
         ('[[rules]]\nname = "a"\nkind = "aqi_daily"\nfor = "2 hours"\n', 6, "not a duration"),

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "run": "envmon.run:run",
     "hj212-gateway": "ingest.hj212_cli:gateway",
     "api": "web.service:api",
+    "alerts": "alerts.cli:alerts_group",
 }
 
 

@@ -55,6 +55,7 @@ class Snapshot:
     noise: list[Row] = field(default_factory=list)
     raw: list[Row] = field(default_factory=list)  # latest readings when no indicator tables
     indicators: bool = True
+    alerts: list[Row] = field(default_factory=list)  # open alert episodes (alerts/state.py)
 
 
 class RateMeter:
@@ -129,6 +130,13 @@ WHERE r.ts >= now() - interval '3 hours'
 ORDER BY r.station_id, r.ts DESC, r.parameter
 """
 
+_ALERTS_SQL = """
+SELECT episode_id, state, severity, rule, subject_name, coalesce(fired_at, started_at) AS since,
+       summary, acked_at IS NOT NULL AS acked
+FROM alert_episodes WHERE state IN ('pending', 'firing')
+ORDER BY state = 'firing' DESC, severity = 'critical' DESC, updated_at DESC LIMIT 12
+"""
+
 
 async def _rows(conn: AsyncConnection[Any], sql: str, params: dict[str, Any]) -> list[Row]:
     async with conn.cursor(row_factory=dict_row) as cur:
@@ -156,6 +164,9 @@ async def take(conn: AsyncConnection[Any], meter: RateMeter) -> Snapshot:
         snap.noise = await _rows(conn, _NOISE_SQL, {"day": day})
     else:
         snap.raw = await _rows(conn, _RAW_SQL, {})
+    cur = await conn.execute("SELECT to_regclass('alert_episodes') IS NOT NULL")
+    if (await cur.fetchone()) == (True,):  # alerts: open episodes
+        snap.alerts = await _rows(conn, _ALERTS_SQL, {})
     return snap
 
 
@@ -208,7 +219,15 @@ def render(snap: Snapshot) -> Group:
     for r in snap.noise:
         noise.add_row(r["station_id"], _fmt(r["noise_zone"]), _fmt(r["day"]), _fmt(r["ld"]),
                       _fmt(r["ln"]), _fmt(r["day_ok"]), _fmt(r["night_ok"]))
-    return Group(*parts, air, water, noise)
+    alerts = Table(title="alerts — open episodes (envmon alerts list)")
+    for col in ("#", "state", "severity", "rule", "subject", "since", "what"):
+        alerts.add_column(col)
+    for r in snap.alerts:
+        alerts.add_row(str(r["episode_id"]), r["state"] + (" (acked)" if r["acked"] else ""),
+                       r["severity"], r["rule"], r["subject_name"],
+                       f"{r['since'].astimezone(BEIJING):%m-%d %H:%M}",
+                       r["summary"].split(": ", 2)[-1])
+    return Group(*parts, air, water, noise, alerts)
 
 
 async def run(settings: Settings, stop: asyncio.Event, refresh_s: float = 5.0,

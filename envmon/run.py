@@ -57,6 +57,9 @@ def components(settings: Settings, demo: bool) -> list[Component]:
            Component("web", "web.service:run")]
     if settings.hj212.enabled:
         out.append(Component("hj212-gateway", "ingest.hj212.service:run"))
+    if settings.alerts.rules_file is not None or demo:  # alerts: rules file, or the demo's
+        out.append(Component("alerts", "alerts.service:run" if settings.alerts.rules_file
+                             else "alerts.service:run_demo"))
     if demo:
         # The demo's first minute is a burst of backfill; a broker drops what it gets before
         # the consumer's first subscription exists, so the demo waits for ingest.

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from aggregator.settings import AggregatorSettings
+from alerts.settings import AlertsSettings
 from ingest.hj212.options import GatewaySettings
 from web.settings import ApiSettings
 
@@ -106,6 +107,7 @@ class Settings(BaseSettings):
     hj212: GatewaySettings = GatewaySettings()
     aggregator: AggregatorSettings = AggregatorSettings()
     api: ApiSettings = ApiSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from alerts import feed as alerts_feed  # alerts: committed-batch log (alerts/feed.py)
 from envmon import storage
 from ingest.reading import Reading
 
@@ -272,6 +273,8 @@ async def write_readings(
                 ],
             )
             stats.revised += len(batch.superseded)
+        if stats.inserted or stats.revised:  # alerts: the batch's keys, for rule evaluation
+            await alerts_feed.log_reading_batch(cur)  # alerts
         await cur.execute("TRUNCATE envmon_stage")
         if stats.inserted or stats.revised:
             await cur.execute("NOTIFY envmon_dirty")

@@ -24,9 +24,9 @@ from tests.conftest import free_port
     ("demo", "hj212", "expected"),
     [
         (False, False, ["ingest", "aggregator", "web"]),
-        (True, False, ["ingest", "aggregator", "web", "demo"]),
+        (True, False, ["ingest", "aggregator", "web", "alerts", "demo"]),
         (False, True, ["ingest", "aggregator", "web", "hj212-gateway"]),
-        (True, True, ["ingest", "aggregator", "web", "hj212-gateway", "demo"]),
+        (True, True, ["ingest", "aggregator", "web", "hj212-gateway", "alerts", "demo"]),
     ],
 )
 def test_components_of_a_run(demo: bool, hj212: bool, expected: list[str]) -> None:

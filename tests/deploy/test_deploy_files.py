@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
 from psycopg import AsyncConnection
 
@@ -34,12 +35,13 @@ def exported_names() -> set[str]:
 
 
 def expressions(path: str) -> list[str]:
-    """The PromQL expressions of a dashboard (targets' expr) or a rules file (expr: lines)."""
+    """The PromQL expressions of a dashboard (targets' expr) or a rules file."""
     text = (DEPLOY / path).read_text()
     if path.endswith(".json"):
         return [t["expr"] for p in json.loads(text)["panels"] for t in p["targets"]
                 if "expr" in t]
-    return [line.split("expr:", 1)[1] for line in text.splitlines() if "expr:" in line]
+    return [str(rule["expr"]) for group in yaml.safe_load(text)["groups"]
+            for rule in group["rules"]]
 
 
 @pytest.mark.parametrize("path", ["grafana/envmon-pipeline.json",

@@ -63,6 +63,7 @@ class IngestSettings(BaseModel):
     client_id: str = Field("envmon-ingest", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
     session_expiry_seconds: int = Field(7 * 24 * 3600, ge=0)
+    station_metrics: bool = True  # per-station last-reading series on /metrics (ingest/metrics.py)
 
 
 class StorageSettings(BaseModel):

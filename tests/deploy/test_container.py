@@ -141,23 +141,34 @@ def broker_dir() -> Iterator[Path]:
 
 
 @pytest.mark.integration
-def test_compose_broker_config_starts_and_refuses_anonymous(broker_dir: Path) -> None:
-    """compose.conf with its container paths mapped to a temporary directory."""
-    (broker_dir / "config/conf.d").mkdir(parents=True)
-    (broker_dir / "secrets").mkdir()
-    (broker_dir / "data").mkdir(mode=0o777)
-    shutil.copy(DEPLOY / "mosquitto/envmon.conf", broker_dir / "config/conf.d/envmon.conf")
-    passwd = broker_dir / "secrets/passwd"
+@pytest.mark.parametrize(("config", "paths"), [
+    ("compose.conf", {"/mosquitto/secrets/passwd": "passwd", "/mosquitto/secrets/envmon.acl":
+                      "envmon.acl", "/mosquitto/data/": "", "/mosquitto/config/conf.d": "conf.d"}),
+    ("envmon-auth.conf", {"/etc/mosquitto/envmon.passwd": "passwd",
+                          "/etc/mosquitto/envmon.acl": "envmon.acl"}),
+])
+def test_broker_config_starts_and_refuses_anonymous(broker_dir: Path, config: str,
+                                                     paths: dict[str, str]) -> None:
+    """The broker configs of both install paths, their absolute paths mapped to a temporary
+    directory (with envmon.conf as the Debian/compose setups include it)."""
+    (broker_dir / "conf.d").mkdir()
+    shutil.copy(DEPLOY / "mosquitto/envmon.conf", broker_dir / "conf.d/envmon.conf")
+    passwd = broker_dir / "passwd"
     passwd.touch()
     subprocess.run(["mosquitto_passwd", "-b", str(passwd), "envmon-ingest", "pw"], check=True)
     passwd.chmod(0o644)
-    (broker_dir / "secrets/envmon.acl").write_text("user envmon-ingest\ntopic read envmon/#\n")
+    (broker_dir / "envmon.acl").write_text("user envmon-ingest\ntopic read envmon/#\n")
     port = free_port()
-    conf = (DEPLOY / "mosquitto/compose.conf").read_text()
-    conf = conf.replace("/mosquitto/", f"{broker_dir}/").replace(
-        "listener 1883", f"listener {port} 127.0.0.1")
+    conf = (DEPLOY / "mosquitto" / config).read_text()
+    for container_path, name in paths.items():
+        assert container_path in conf
+        conf = conf.replace(container_path, f"{broker_dir}/{name}")
+    assert "listener 1883\n" in conf
+    conf = conf.replace("listener 1883\n", f"listener {port} 127.0.0.1\n")
     # start_mosquitto sets its own persistence_location (Mosquitto refuses a second one)
     conf = re.sub(r"^persistence_location .*$", "", conf, flags=re.M)
+    if "include_dir" not in conf:  # Debian's mosquitto.conf includes conf.d
+        conf += f"include_dir {broker_dir}/conf.d\n"
     broker = start_mosquitto(conf, project_config=False, anonymous=False)
     try:
         for user, ok in ((None, False), ("envmon-ingest", True)):

@@ -17,7 +17,8 @@ import yaml
 SYSTEMD = Path(__file__).resolve().parents[2] / "deploy/systemd"
 PROMETHEUS = SYSTEMD.parent / "prometheus/envmon.yml"
 UNITS = ["envmon-ingest@1.service", "envmon-ingest@10.service", "envmon-aggregate.service",
-         "envmon-hj212-gateway.service", "envmon-alerts.service"]
+         "envmon-hj212-gateway.service", "envmon-alerts.service", "envmon-api.service"]
+NO_METRICS = {"envmon-api.service"}  # its /healthz is on the API port; it has no metrics
 RATING = re.compile(r"Overall exposure level for (\S+): (\d+\.\d) (\w+)")
 
 
@@ -58,6 +59,8 @@ def metrics_ports() -> dict[str, set[int]]:
     """Each unit's metrics port(s); ingest@N for N = 1..99 by the unit's own shell arithmetic."""
     ports: dict[str, set[int]] = {}
     for unit in sorted(SYSTEMD.glob("*.service")):
+        if unit.name in NO_METRICS:
+            continue
         text = unit.read_text()
         fixed = re.search(r"^Environment=ENVMON_METRICS_PORT=(\d+)$", text, re.M)
         computed = re.search(r"ENVMON_METRICS_PORT=(\$\$\(\([^)]*%i\)\))", text)

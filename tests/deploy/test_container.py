@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,8 +106,14 @@ def test_dockerfile_is_multi_stage_and_non_root() -> None:
 def test_dockerignore_keeps_what_pip_install_needs() -> None:
     ignored = {line.strip() for line in (DEPLOY / "Dockerfile.dockerignore").read_text()
                .splitlines() if line.strip() and not line.startswith("#")}
-    needed = {"pyproject.toml", "README.md", "envmon", "ingest", "aggregator", "simulators"}
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = meta["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.name for p in REPO.iterdir() if (p / "__init__.py").exists()
+                and any(fnmatch.fnmatch(p.name, pattern) for pattern in patterns)}
+    assert {"envmon", "ingest", "aggregator"} <= packages
+    needed = {"pyproject.toml", meta["project"]["readme"], *packages}
     assert not needed & ignored
+    assert not any(fnmatch.fnmatch(n, pattern) for n in needed for pattern in ignored)
 
 
 def healthcheck_command() -> list[str]:

@@ -8,10 +8,16 @@ import json
 import re
 import shutil
 import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import free_port
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROM = DEPLOY / "prometheus"
@@ -67,3 +73,61 @@ def test_dashboard_recording_rules_exist() -> None:
     used = {name for p in dashboard["panels"] for t in p["targets"] if "expr" in t
             for name in re.findall(r"\benvmon:[a-z0-9_:]+", t["expr"])}
     assert used and used <= recorded
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[str]:
+    """A real Alertmanager (Debian prometheus-alertmanager) with the example config."""
+    exe = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if exe is None:
+        pytest.fail("Alertmanager is not installed (apt-get install prometheus-alertmanager)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, f"--config.file={DEPLOY / 'alertmanager/alertmanager.yml'}",
+         f"--storage.path={tmp_path}", f"--web.listen-address=127.0.0.1:{port}",
+         "--cluster.listen-address="],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/api/v2"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/status", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "alertmanager exited"
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def alert_states(url: str) -> dict[str, tuple[str, list[str]]]:
+    with urllib.request.urlopen(f"{url}/alerts", timeout=5) as response:
+        alerts = json.load(response)
+    return {a["labels"].get("station", a["labels"]["alertname"]):
+            (a["status"]["state"], a["status"]["inhibitedBy"]) for a in alerts}
+
+
+def test_a_broker_outage_notifies_once_not_per_station(alertmanager: str) -> None:
+    """Alertmanager with deploy/alertmanager/alertmanager.yml: while EnvmonBrokerUnreachable
+    fires, the per-station silent alerts are suppressed (inhibited), not sent."""
+    def alert(name: str, **labels: str) -> dict[str, Any]:
+        return {"labels": {"alertname": name, **labels}, "annotations": {"summary": name}}
+
+    stations = [alert("EnvmonStationSilent", station=f"S{i}", severity="warning")
+                for i in range(3)]
+    body = [alert("EnvmonBrokerUnreachable", severity="critical"), *stations]
+    request = urllib.request.Request(f"{alertmanager}/alerts", json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()
+    states: dict[str, tuple[str, list[str]]] = {}
+    for _ in range(200):  # the inhibitor runs asynchronously after the alerts are stored
+        states = alert_states(alertmanager)
+        if len(states) == 4 and all(states[f"S{i}"][0] == "suppressed" for i in range(3)):
+            break
+        time.sleep(0.05)
+    assert states["EnvmonBrokerUnreachable"] == ("active", [])
+    for i in range(3):
+        state, inhibited_by = states[f"S{i}"]
+        assert state == "suppressed" and len(inhibited_by) == 1

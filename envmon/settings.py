@@ -71,6 +71,7 @@ class IngestSettings(BaseModel):
     batch_max_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
     oversize_keep_bytes: int = Field(65_536, ge=256)
     max_db_retries: int = Field(5, ge=1, le=100)
+    station_metrics: bool = True  # per-station last-reading series on /metrics (ingest/metrics.py)
 
 
 class StorageSettings(BaseModel):

@@ -10,6 +10,7 @@ import click
 
 from envmon import db, stations
 from envmon.clikit import load_settings, require_database, run_async
+from envmon.mosquitto_acl import password_steps, render_acl
 
 
 @click.group("stations")
@@ -58,3 +59,31 @@ def list_(fmt: str) -> None:
     click.echo(f"{len(rows)} stations")
 
 
+
+
+@stations_group.command("acl")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the ACL here (default: standard output).")
+@click.option("--ingest-user", default="envmon-ingest", show_default=True,
+              help="MQTT username of the ingest consumers (read access to every station).")
+@click.option("--password-file", default="/etc/mosquitto/envmon.passwd", show_default=True,
+              help="Where the printed password steps put Mosquitto's password file.")
+def acl(output: Path | None, ingest_user: str, password_file: str) -> None:
+    """Mosquitto acl_file from the station registry: each station (username = station id)
+    may publish only to its own topics; the password steps are printed on stderr."""
+    settings = load_settings()
+    url = require_database(settings)
+
+    async def go() -> list[stations.Station]:
+        async with await db.connect(url) as conn:
+            return await stations.load_stations(conn)
+
+    rows = run_async(go())
+    text = render_acl(rows, settings.topic_prefix, ingest_user)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        click.echo(f"wrote the ACL of {len(rows)} stations to {output}", err=True)
+    click.echo(password_steps([s.station_id for s in rows], ingest_user, password_file),
+               err=True)

@@ -10,6 +10,7 @@ class IngestMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         reg = registry if registry is not None else REGISTRY
+        self._registry, self._station_series = reg, True
         self.messages_received = Counter(
             "envmon_ingest_messages_received_total",
             "Messages/packets received",
@@ -94,3 +95,14 @@ class IngestMetrics:
             ["station"],
             registry=reg,
         )
+
+    def export_station_series(self, enabled: bool) -> None:
+        """Export ``last_reading`` or not (``ENVMON_INGEST__STATION_METRICS``). It is one
+        series per station per ingest instance: at 10 000 stations 90 % of a scrape. The
+        stations' silent alerts (deploy/prometheus) need it; without it, station freshness
+        comes from the database (status page). Recording continues either way."""
+        if enabled and not self._station_series:
+            self._registry.register(self.last_reading)
+        elif not enabled and self._station_series:
+            self._registry.unregister(self.last_reading)
+        self._station_series = enabled

@@ -52,6 +52,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
     if url is None:
         raise ValueError("ENVMON_DATABASE_URL is not set")
     metrics = process_metrics()
+    metrics.export_station_series(settings.ingest.station_metrics)
     registry = StationRegistry()
     async with await db.connect(url) as conn:
         await registry.refresh(conn)

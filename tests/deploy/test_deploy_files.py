@@ -42,12 +42,13 @@ def exported_names() -> set[str]:
 
 
 def expressions(path: str) -> list[str]:
-    """The PromQL expressions of a dashboard (targets' expr) or a rules file (expr: lines)."""
+    """The PromQL expressions of a dashboard (targets' expr) or a rules file."""
     text = (DEPLOY / path).read_text()
     if path.endswith(".json"):
         return [t["expr"] for p in json.loads(text)["panels"] for t in p["targets"]
                 if "expr" in t]
-    return [line.split("expr:", 1)[1] for line in text.splitlines() if "expr:" in line]
+    return [str(rule["expr"]) for group in yaml.safe_load(text)["groups"]
+            for rule in group["rules"]]
 
 
 @pytest.mark.parametrize("path", ["grafana/envmon-pipeline.json",

@@ -89,6 +89,15 @@ def day_range(start: date | None, end: date | None, span: timedelta) -> tuple[da
     return lo, hi
 
 
+async def air_page(conn: AsyncConnection[Any], scope: indicators.Scope,
+                   report: Literal["hourly", "daily"], key: dict[str, str],
+                   span: tuple[datetime, datetime] | tuple[date, date], limit: int,
+                   offset: int) -> dict[str, Any]:
+    """One page of AQI rows: the four air endpoints differ only in scope, report, key and span."""
+    rows = await indicators.air(conn, scope, report, key, span[0], span[1], limit + 1, offset)
+    return page(rows, limit, offset)
+
+
 async def connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
     pool: AsyncConnectionPool[AsyncConnection[Any]] = request.app.state.pool
     async with pool.connection() as conn:
@@ -157,10 +166,8 @@ async def air_station_hourly(conn: Conn, station_id: str, start: StartTs = None,
                              end: EndTs = None, limit: Limit = 100, offset: Offset = 0
                              ) -> dict[str, Any]:
     """Hourly AQI of a station (``ts`` = UTC start of the hour)."""
-    lo, hi = ts_range(start, end, timedelta(hours=24))
-    rows = await indicators.air(conn, "station", "hourly", {"id": station_id}, lo, hi,
-                                limit + 1, offset)
-    return page(rows, limit, offset)
+    return await air_page(conn, "station", "hourly", {"id": station_id},
+                          ts_range(start, end, timedelta(hours=24)), limit, offset)
 
 
 @api.get("/air/stations/{station_id}/daily", response_model=Page[AirRow], tags=["air"])
@@ -168,10 +175,8 @@ async def air_station_daily(conn: Conn, station_id: str, start: StartDay = None,
                             end: EndDay = None, limit: Limit = 100, offset: Offset = 0
                             ) -> dict[str, Any]:
     """Daily AQI of a station per Beijing natural day (default: the last 31 days)."""
-    lo, hi = day_range(start, end, timedelta(days=31))
-    rows = await indicators.air(conn, "station", "daily", {"id": station_id}, lo, hi,
-                                limit + 1, offset)
-    return page(rows, limit, offset)
+    return await air_page(conn, "station", "daily", {"id": station_id},
+                          day_range(start, end, timedelta(days=31)), limit, offset)
 
 
 @api.get("/air/regions/hourly", response_model=Page[AirRow], tags=["air"])
@@ -179,10 +184,8 @@ async def air_region_hourly(conn: Conn, city: str, county: str = "", start: Star
                             end: EndTs = None, limit: Limit = 100, offset: Offset = 0
                             ) -> dict[str, Any]:
     """Hourly AQI of a city (``county`` empty) or county."""
-    lo, hi = ts_range(start, end, timedelta(hours=24))
-    rows = await indicators.air(conn, "region", "hourly", {"city": city, "county": county},
-                                lo, hi, limit + 1, offset)
-    return page(rows, limit, offset)
+    return await air_page(conn, "region", "hourly", {"city": city, "county": county},
+                          ts_range(start, end, timedelta(hours=24)), limit, offset)
 
 
 @api.get("/air/regions/daily", response_model=Page[AirRow], tags=["air"])
@@ -190,10 +193,8 @@ async def air_region_daily(conn: Conn, city: str, county: str = "", start: Start
                            end: EndDay = None, limit: Limit = 100, offset: Offset = 0
                            ) -> dict[str, Any]:
     """Daily AQI of a city (``county`` empty) or county (default: the last 31 days)."""
-    lo, hi = day_range(start, end, timedelta(days=31))
-    rows = await indicators.air(conn, "region", "daily", {"city": city, "county": county},
-                                lo, hi, limit + 1, offset)
-    return page(rows, limit, offset)
+    return await air_page(conn, "region", "daily", {"city": city, "county": county},
+                          day_range(start, end, timedelta(days=31)), limit, offset)
 
 
 @api.get("/water/sections", response_model=Page[WaterRow], tags=["water"])

@@ -18,6 +18,8 @@ import multiprocessing as mp
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -28,9 +30,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envmon.settings import MqttTarget
+from envmon import db, storage
+from envmon.settings import MqttTarget, StorageSettings
 from simulators.publish import Publisher as SimPublisher
-from tests.conftest import create_database, drop_database, start_mosquitto, stop_mosquitto
+from tests.conftest import (
+    Broker,
+    create_database,
+    drop_database,
+    start_mosquitto,
+    stop_mosquitto,
+)
 from tests.ingest.support import IngestProcess, register_air
 
 STATIONS = [f"bench-{i:03d}" for i in range(100)]
@@ -50,9 +59,32 @@ def messages(n: int, offset_days: int = 0) -> list[tuple[str, bytes]]:
     return out
 
 
-def _publish(host: str, port: int, n: int, offset_days: int, started: Event) -> None:
-    """The load generator of simulators/ (asyncio QoS 1, bounded window), in its own process."""
-    msgs = messages(n, offset_days)
+@contextmanager
+def broker_and_database(stations: Sequence[str], partitions: Sequence[date] = ()
+                        ) -> Iterator[tuple[Broker, str]]:
+    """Its own Mosquitto and a migrated (plain) database with ``stations`` registered as air
+    stations and the readings ``partitions`` created; both gone afterwards."""
+    broker = start_mosquitto()
+    url = create_database("envmon_bench")
+    try:
+        async def migrate() -> None:
+            async with await db.connect(url) as conn:
+                await db.migrate(conn, StorageSettings(backend="plain"))
+                if partitions:
+                    await storage.ensure_partitions(conn, list(partitions))
+                    await conn.commit()
+
+        asyncio.run(migrate())
+        register_air(url, stations)
+        yield broker, url
+    finally:
+        stop_mosquitto(broker)
+        drop_database(url)
+
+
+def publish(host: str, port: int, msgs: list[tuple[str, bytes]], started: Event) -> None:
+    """The load generator of simulators/ (asyncio QoS 1, bounded window): run it in its own
+    process; ``started`` is set once connected."""
 
     async def go() -> None:
         async with SimPublisher(MqttTarget.parse(f"mqtt://{host}:{port}"), window=5000) as pub:
@@ -62,6 +94,10 @@ def _publish(host: str, port: int, n: int, offset_days: int, started: Event) -> 
             await pub.flush()
 
     asyncio.run(go())
+
+
+def _publish(host: str, port: int, n: int, offset_days: int, started: Event) -> None:
+    publish(host, port, messages(n, offset_days), started)
 
 
 def publish_in_process(host: str, port: int, n: int, offset_days: int) -> tuple[mp.Process,
@@ -169,21 +205,8 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=60_000)
     ap.add_argument("--naive-messages", type=int, default=3_000)
     args = ap.parse_args()
-    broker = start_mosquitto()
-    url = create_database("envmon_bench")
-    try:
-        from envmon import db, storage
-        from envmon.settings import StorageSettings
-
-        async def migrate() -> None:
-            async with await db.connect(url) as conn:
-                await db.migrate(conn, StorageSettings(backend="plain"))
-                # the naive consumer cannot create partitions: give it those it will need
-                await storage.ensure_partitions(conn, [date(2025, 1, 1), date(2024, 1, 1)])
-                await conn.commit()
-
-        asyncio.run(migrate())
-        register_air(url, STATIONS)
+    # the naive consumer cannot create partitions: give it those it will need
+    with broker_and_database(STATIONS, [date(2025, 1, 1), date(2024, 1, 1)]) as (broker, url):
         bare = bare_loop(broker.host, broker.port, args.messages)
         print(f"bare paho loop     : {bare:10.0f} msg/s  ({bare * 6:10.0f} readings/s equiv.)")
         slow = naive(broker.host, broker.port, url, args.naive_messages)
@@ -192,9 +215,6 @@ def main() -> None:
         print(f"envmon ingest      : {ours / 6:10.0f} msg/s  ({ours:10.0f} readings/s)")
         print(f"ratio envmon / bare loop (messages) : {ours / 6 / bare:5.2f}  (target >= 0.5)")
         print(f"ratio envmon / naive (readings)     : {ours / slow:5.1f}  (target >= 10)")
-    finally:
-        stop_mosquitto(broker)
-        drop_database(url)
 
 
 if __name__ == "__main__":

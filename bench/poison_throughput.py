@@ -16,38 +16,22 @@ prints each pair and the median ratio (target >= 0.8).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import multiprocessing as mp
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest_throughput import PARAMS, STATIONS, messages
-from envmon.settings import MqttTarget
-from simulators.publish import Publisher as SimPublisher
-from tests.conftest import create_database, drop_database, start_mosquitto, stop_mosquitto
-from tests.ingest.support import IngestProcess, refuse_station, register_air
+from bench.ingest_throughput import PARAMS, STATIONS, broker_and_database, messages, publish
+from tests.ingest.support import IngestProcess, refuse_station
 
 REFUSED = "bench-refused"
-
-
-def _publish(host: str, port: int, msgs: list[tuple[str, bytes]], started: Event) -> None:
-    async def go() -> None:
-        async with SimPublisher(MqttTarget.parse(f"mqtt://{host}:{port}"), window=5000) as pub:
-            started.set()
-            for topic, payload in msgs:
-                await pub.publish(topic, payload)
-            await pub.flush()
-
-    asyncio.run(go())
 
 
 def poison(kind: str, k: int, t0: datetime) -> tuple[str, bytes]:
@@ -63,7 +47,7 @@ def run_phase(url: str, host: str, port: int, msgs: list[tuple[str, bytes]], leg
               since: datetime, until: datetime) -> float:
     """Legit messages/s: publish start → all ``legit`` messages' readings committed."""
     started = mp.Event()
-    proc = mp.Process(target=_publish, args=(host, port, msgs, started))
+    proc = mp.Process(target=publish, args=(host, port, msgs, started))
     proc.start()
     started.wait()
     t0 = time.perf_counter()
@@ -90,18 +74,7 @@ def main() -> None:
     ap.add_argument("--kind", choices=["json", "db", "both"], default="both")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    broker = start_mosquitto()
-    url = create_database("envmon_bench")
-    try:
-        from envmon import db
-        from envmon.settings import StorageSettings
-
-        async def migrate() -> None:
-            async with await db.connect(url) as conn:
-                await db.migrate(conn, StorageSettings(backend="plain"))
-
-        asyncio.run(migrate())
-        register_air(url, [*STATIONS, REFUSED])
+    with broker_and_database([*STATIONS, REFUSED]) as (broker, url):
         n = args.messages
         kinds = ["json", "db"] if args.kind == "both" else [args.kind]
         clean: list[float] = []
@@ -146,9 +119,6 @@ def main() -> None:
         print(f"{args.poison_per_second:g} poison msg/s ({args.kind}): {sent} poison sent, "
               f"{dead} dead-lettered")
         print(f"median ratio poisoned / clean : {ratio:5.2f}  (target >= 0.8)")
-    finally:
-        stop_mosquitto(broker)
-        drop_database(url)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,14 @@ the peak RSS. Run on demand, not in CI.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import resource
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.aggregator_recompute import POLLUTANTS, YEAR, compare
+from bench.aggregator_recompute import POLLUTANTS, YEAR, load_and_compare
 from envmon import db, storage
 from envmon.settings import StorageSettings
 from envmon.stations import Station, upsert_stations
@@ -84,12 +82,8 @@ def main() -> None:
     args = parser.parse_args()
     url = create_database("envmon_bench_minute")
     try:
-        t = time.perf_counter()
-        rows = asyncio.run(load(url, args.stations, args.days))
-        print(f"loaded {rows} minute readings ({args.stations} stations x {args.days} days)"
-              f" in {time.perf_counter() - t:.1f} s")
-        compare(url, args.stations, args.days, workers=1, batch=args.batch,
-                repeat=args.repeat, query=SCAN_AND_GROUP, rows="minute")
+        load_and_compare(url, load, args.stations, args.days, workers=1, batch=args.batch,
+                         repeat=args.repeat, query=SCAN_AND_GROUP, rows="minute")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak RSS of this process: {peak:.0f} MB")
     finally:

@@ -23,6 +23,7 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -186,6 +187,19 @@ def compare(url: str, stations: int, days: int, *, workers: int, batch: int, rep
     print(f"ratio recompute / scan-and-group: {seconds / baseline:.1f}x (target <= 3x)")
 
 
+def load_and_compare(url: str, load: Callable[[str, int, int], Coroutine[Any, Any, int]],
+                     stations: int, days: int, *, workers: int, batch: int, repeat: int,
+                     query: str, rows: str) -> None:
+    """``load`` the ``rows`` readings (timed, printed), then ``compare``: the part both
+    aggregator benchmarks run alike."""
+    t = time.perf_counter()
+    loaded = asyncio.run(load(url, stations, days))
+    print(f"loaded {loaded} {rows} readings ({stations} stations x {days} days)"
+          f" in {time.perf_counter() - t:.1f} s")
+    compare(url, stations, days, workers=workers, batch=batch, repeat=repeat, query=query,
+            rows=rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stations", type=int, default=100)
@@ -198,12 +212,9 @@ def main() -> None:
     args = parser.parse_args()
     url = create_database("envmon_bench")
     try:
-        t = time.perf_counter()
-        rows = asyncio.run(load(url, args.stations, args.days))
-        print(f"loaded {rows} hourly readings ({args.stations} stations x {args.days} days)"
-              f" in {time.perf_counter() - t:.1f} s")
-        compare(url, args.stations, args.days, workers=args.workers, batch=args.batch,
-                repeat=args.repeat, query=SCAN_AND_GROUP, rows="hourly")
+        load_and_compare(url, load, args.stations, args.days, workers=args.workers,
+                         batch=args.batch, repeat=args.repeat, query=SCAN_AND_GROUP,
+                         rows="hourly")
         lags = asyncio.run(latency(url, args.latency_samples))
         print(f"late reading commit -> updated daily indicator: median"
               f" {statistics.median(lags):.3f} s, max {max(lags):.3f} s ({len(lags)} samples)")

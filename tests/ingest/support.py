@@ -87,6 +87,27 @@ class Publisher:
         self._client.loop_stop()
 
 
+def local_http(port: int, path: str) -> tuple[int, str]:
+    """Status and body of GET ``path`` on a loopback port (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
+def local_metric(port: int, name: str, labels: str = "") -> float:
+    """Sum of a metric's samples on a loopback ``/metrics`` (optionally only those whose
+    labels contain ``labels``)."""
+    total = 0.0
+    for line in local_http(port, "/metrics")[1].splitlines():
+        if line.startswith(name) and (line[len(name)] in " {") and labels in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 @dataclass
 class IngestProcess:
     """``envmon ingest`` as a real subprocess (what an operator runs)."""
@@ -125,22 +146,11 @@ class IngestProcess:
         raise RuntimeError(f"ingest not ready: {self.log_path.read_text()[-3000:]}")
 
     def http(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, ""
-        except OSError:
-            return 0, ""
+        return local_http(self.port, path)
 
     def metric(self, name: str, labels: str = "") -> float:
         """Sum of a metric's samples (optionally only those whose labels contain ``labels``)."""
-        _, text = self.http("/metrics")
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and (line[len(name)] in " {") and labels in line:
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return local_metric(self.port, name, labels)
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.proc is not None

@@ -9,8 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import psycopg
 from envmon import db, storage
 from envmon.settings import StorageSettings
 from tests.conftest import REPO, create_database, free_port
+from tests.ingest.support import local_http, local_metric
 
 #: Every indicator table and view, with the column naming its station or region; all rows
 #: of the scope are compared, every column but ``computed_at``.
@@ -72,21 +71,11 @@ class Command:
         return self
 
     def http(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, ""
-        except OSError:
-            return 0, ""
+        return local_http(self.port, path)
 
     def metric(self, name: str) -> float:
         """Sum of a metric's samples."""
-        total = 0.0
-        for line in self.http("/metrics")[1].splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        return local_metric(self.port, name)
 
     def kill(self, sig: int = signal.SIGKILL) -> int:
         assert self.proc is not None

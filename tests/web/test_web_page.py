@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -56,6 +57,30 @@ def fresh_home() -> Iterator[Path]:
     home = Path(tempfile.mkdtemp(prefix="envmon-web-home-"))
     yield home
     shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def api_page(database_url: str, home: Path, token: str | None = None
+             ) -> Iterator[tuple[str, Browser]]:
+    """``envmon api`` on ``database_url`` (from a clean ``home``, with ``token`` if given),
+    its page's URL and a browser; killed if the body fails, else it must exit 0."""
+    port = free_port()
+    extra = {"ENVMON_DATABASE_URL": database_url, "ENVMON_API__PORT": str(port)}
+    if token is not None:
+        extra["ENVMON_API__TOKEN"] = token
+    api = RunProcess([*envmon_argv(), "api"], clean_env(home, extra), cwd=REPO)
+    browser: Browser | None = None
+    try:
+        api.wait_for(f"status    http://127.0.0.1:{port}/", timeout_s=60)
+        browser = Browser()
+        yield f"http://127.0.0.1:{port}/", browser
+    except BaseException:
+        api.kill()
+        raise
+    finally:
+        if browser is not None:
+            browser.close()
+    assert api.terminate() == 0, api.stderr
 
 
 def test_status_page_on_the_demo(fresh_home: Path) -> None:
@@ -128,34 +153,21 @@ def test_status_page_on_the_demo(fresh_home: Path) -> None:
 def test_page_asks_for_and_uses_the_token(demo_url: str, tmp_path: Path) -> None:
     """Behind a token the page says how to give it, then works with ``#token=``; the
     Content-Security-Policy the server sends is obeyed (no violation in the console)."""
-    port, token = free_port(), "page-token-1"
-    env = clean_env(tmp_path, {"ENVMON_DATABASE_URL": demo_url, "ENVMON_API__PORT": str(port),
-                               "ENVMON_API__TOKEN": token})
-    api = RunProcess([*envmon_argv(), "api"], env, cwd=REPO)
-    browser: Browser | None = None
-    try:
-        api.wait_for(f"status    http://127.0.0.1:{port}/", timeout_s=60)
-        browser = Browser()
-        browser.navigate(f"http://127.0.0.1:{port}/")
+    token = "page-token-1"
+    with api_page(demo_url, tmp_path, token) as (url, browser):
+        browser.navigate(url)
         message = browser.wait_for("!document.getElementById('error').hidden && "
                                    "document.getElementById('error').textContent", 30)
         assert "#token=" in message
         browser.navigate("about:blank")  # so that the next one is a full page load
         browser.wait_for("location.href === 'about:blank'", 30)
         browser.errors.clear()  # the refused requests are expected console entries
-        browser.navigate(f"http://127.0.0.1:{port}/#token={token}")
+        browser.navigate(f"{url}#token={token}")
         browser.wait_for("document.querySelectorAll('#stations tr[data-station]').length > 0",
                          30)
         assert browser.evaluate("location.hash") == "#overview"  # the token left the URL
         assert browser.evaluate("document.getElementById('error').hidden")
         assert browser.errors == []
-    except BaseException:
-        api.kill()
-        raise
-    finally:
-        if browser is not None:
-            browser.close()
-    assert api.terminate() == 0, api.stderr
 
 
 @pytest.fixture
@@ -175,22 +187,9 @@ def empty_db() -> Iterator[str]:
 def test_every_view_of_an_empty_database(empty_db: str, tmp_path: Path) -> None:
     """A first deployment, no station registered yet: every view renders without an error and
     the overview says why it is empty."""
-    port = free_port()
-    env = clean_env(tmp_path, {"ENVMON_DATABASE_URL": empty_db, "ENVMON_API__PORT": str(port)})
-    api = RunProcess([*envmon_argv(), "api"], env, cwd=REPO)
-    browser: Browser | None = None
-    try:
-        api.wait_for(f"status    http://127.0.0.1:{port}/", timeout_s=60)
-        browser = Browser()
+    with api_page(empty_db, tmp_path) as (url, browser):
         for view in VIEWS:
-            browser.navigate(f"http://127.0.0.1:{port}/#{view}")
+            browser.navigate(f"{url}#{view}")
             browser.wait_for(f"document.body.dataset.view === '{view}'", 30)
         assert "No station registered yet." in browser.evaluate("document.body.textContent")
         assert browser.errors == []
-    except BaseException:
-        api.kill()
-        raise
-    finally:
-        if browser is not None:
-            browser.close()
-    assert api.terminate() == 0, api.stderr

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, LiteralString
 
 import pytest
 from psycopg import AsyncConnection
@@ -58,30 +58,30 @@ def migrate(url: str, layout: str) -> None:
     asyncio.run(_run())
 
 
-async def compress_history(conn: AsyncConnection[Any]) -> int:
-    """Compress every chunk of ``readings`` that ends before now, as the compression policy
-    would once they are old enough; commits. Returns the chunks compressed (plain: 0)."""
+async def _chunk_count(conn: AsyncConnection[Any], query: LiteralString) -> int:
+    """The count a TimescaleDB-only ``query`` returns (plain layout: 0); commits."""
     if await storage.is_partitioned(conn):
         await conn.commit()
         return 0
-    cur = await conn.execute(
-        "SELECT count(compress_chunk(c, if_not_compressed => true))"
-        " FROM show_chunks('readings', older_than => now()) c")
+    cur = await conn.execute(query)
     row = await cur.fetchone()
     await conn.commit()
     return int(row[0]) if row else 0
+
+
+async def compress_history(conn: AsyncConnection[Any]) -> int:
+    """Compress every chunk of ``readings`` that ends before now, as the compression policy
+    would once they are old enough; commits. Returns the chunks compressed (plain: 0)."""
+    return await _chunk_count(
+        conn, "SELECT count(compress_chunk(c, if_not_compressed => true))"
+              " FROM show_chunks('readings', older_than => now()) c")
 
 
 async def compressed_chunks(conn: AsyncConnection[Any]) -> int:
-    """Chunks of ``readings`` currently compressed (plain layout: 0)."""
-    if await storage.is_partitioned(conn):
-        return 0
-    cur = await conn.execute(
-        "SELECT count(*) FROM timescaledb_information.chunks"
-        " WHERE hypertable_name = 'readings' AND is_compressed")
-    row = await cur.fetchone()
-    await conn.commit()
-    return int(row[0]) if row else 0
+    """Chunks of ``readings`` currently compressed (plain layout: 0); commits."""
+    return await _chunk_count(
+        conn, "SELECT count(*) FROM timescaledb_information.chunks"
+              " WHERE hypertable_name = 'readings' AND is_compressed")
 
 
 def compress_database(url: str) -> int:

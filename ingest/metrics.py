@@ -86,6 +86,11 @@ class IngestMetrics:
             registry=reg,
         )
         self.db_up = Gauge("envmon_ingest_db_up", "1 when the last batch committed", registry=reg)
+        self.stations_registered = Gauge(
+            "envmon_ingest_stations_registered",
+            "Stations this process knows (reloaded on NOTIFY envmon_stations); 0 rejects all",
+            registry=reg,
+        )
         self.mqtt_connected = Gauge(
             "envmon_ingest_mqtt_connected", "1 while connected to the broker", registry=reg
         )

@@ -54,6 +54,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
     metrics = process_metrics()
     metrics.export_station_series(settings.ingest.station_metrics)
     registry = StationRegistry()
+    metrics.stations_registered.set_function(lambda: len(registry))
     async with await db.connect(url) as conn:
         await registry.refresh(conn)
     log.info("ingest: %d stations registered", len(registry))

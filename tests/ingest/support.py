@@ -38,6 +38,18 @@ def register_air(url: str, ids: Iterable[str]) -> None:
         conn.execute("NOTIFY envmon_stations")
 
 
+def wait_registered(proc: IngestProcess, url: str) -> None:
+    """Wait until ``proc`` has reloaded its registry with every station now in ``url`` (after
+    a registration's NOTIFY; a message that arrives before that is an unknown station)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM stations").fetchone()
+    want = int(row[0]) if row else 0
+    deadline = time.monotonic() + 30
+    while proc.metric("envmon_ingest_stations_registered") < want:
+        assert time.monotonic() < deadline, f"ingest did not reload its {want} stations"
+        time.sleep(0.05)
+
+
 def air_messages(station: str, n: int, start: datetime | None = None,
                  interval: str = "min") -> list[tuple[str, bytes]]:
     """``n`` messages of 6 readings each, one per minute from ``start``."""

@@ -21,6 +21,7 @@ from tests.ingest.support import (
     eventually,
     register_air,
     unique,
+    wait_registered,
 )
 from tests.layouts import compress_database
 
@@ -43,7 +44,7 @@ def test_n_readings_give_n_rows(database_url: str, mqtt_broker: Broker,
                                 ingest: IngestProcess) -> None:
     sid = next(ids)
     register_air(database_url, [sid])
-    time.sleep(0.5)  # registry refresh via NOTIFY
+    wait_registered(ingest, database_url)
     msgs = air_messages(sid, 2000)
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
     pub.publish(msgs)
@@ -58,7 +59,7 @@ def test_same_batch_twice_counts_duplicates(database_url: str, mqtt_broker: Brok
                                             ingest: IngestProcess) -> None:
     sid = next(ids)
     register_air(database_url, [sid])
-    time.sleep(0.5)
+    wait_registered(ingest, database_url)
     msgs = air_messages(sid, 500)
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
     pub.publish(msgs)
@@ -109,7 +110,7 @@ def test_hostile_payloads_are_dead_lettered_with_reasons(
 ) -> None:
     sid = next(ids)
     register_air(database_url, [sid])
-    time.sleep(0.5)
+    wait_registered(ingest, database_url)
     good = json.dumps({"ts": "2025-06-01T00:00:00Z", "values": {"pm25": 1}}).encode()
     cases = {
         "invalid_utf8": (f"envmon/v1/{sid}/data", b'{"ts": "\xff\xfe"}'),
@@ -177,7 +178,7 @@ def test_hj212_packets_over_mqtt_through_envmon_ingest(
         conn.execute("INSERT INTO stations (station_id, kind, name, mn) VALUES (%s, 'air', %s, %s)",
                      (sid, sid, mn))
         conn.execute("NOTIFY envmon_stations")
-    time.sleep(0.5)
+    wait_registered(ingest, database_url)
     packets = [
         encode_data_packet(mn, "123456", "2061", "22", datetime(2026, 3, 1, h),
                            {"a34004": 35 + h, "a34002": 60 + h, "a21005": 0.6})
@@ -251,7 +252,7 @@ def test_corrected_resend_into_compressed_history_keeps_the_stream_flowing(
     full, and a third station's compressed history in the same chunk stays compressed."""
     resender, neighbour, live = next(ids), next(ids), next(ids)
     register_air(database_url, [resender, neighbour, live])
-    time.sleep(0.5)
+    wait_registered(ingest, database_url)
     start = datetime(2024, 5, 1, tzinfo=UTC)
     pub = Publisher(mqtt_broker.host, mqtt_broker.port)
     pub.publish(air_messages(resender, 1440, start) + air_messages(neighbour, 1440, start))

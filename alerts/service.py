@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,12 @@ from envmon import db
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parent.parent
 
 
 def demo_rules_file() -> Path:
-    """The starter rules for the Pingliang plan (``envmon run --demo``)."""
-    return REPO / "deploy" / "alerts" / "pingliang.toml"
+    """The starter rules for the Pingliang plan (``envmon run --demo``), shipped in the
+    package so an installed envmon has them; deploy/alerts/pingliang.toml links to it."""
+    return Path(str(resources.files("alerts").joinpath("pingliang-rules.toml")))
 
 
 @cache

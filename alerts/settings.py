@@ -12,7 +12,7 @@ class AlertsSettings(BaseModel):
     """Where the rules are and how often the wall-clock duties run."""
 
     #: the rules file (docs/alerts.md); unset: ``envmon run`` starts no alerts (the demo
-    #: uses deploy/alerts/pingliang.toml)
+    #: uses alerts/pingliang-rules.toml, linked as deploy/alerts/pingliang.toml)
     rules_file: Path | None = None
     #: wall-clock duties (silent stations, reminders, escalation) at least this often; data
     #: are evaluated as soon as a batch's NOTIFY arrives

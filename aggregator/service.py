@@ -77,25 +77,6 @@ async def drain(
     return done
 
 
-async def _wait(listener: AsyncConnection[Any], stop: asyncio.Event, seconds: float) -> None:
-    """Return on the first notification, on stop, or after ``seconds``; a broken listener
-    connection raises (the caller reconnects)."""
-    async def first_notify() -> None:
-        async for _ in listener.notifies(timeout=seconds, stop_after=1):
-            return
-
-    notified = asyncio.ensure_future(first_notify())
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({notified, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (notified, stopped):
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if notified.done() and not notified.cancelled():
-        error = notified.exception()
-        if error is not None:
-            raise error
 
 
 async def run(
@@ -119,7 +100,7 @@ async def run(
                     done = await drain(conn, tuning.batch_size, tuning.lease_seconds, reader)
                     if done:
                         log.debug("recomputed %d station-days", done)
-                    await _wait(listener, stop, tuning.poll_seconds)
+                    await db.wait_notify(listener, stop, tuning.poll_seconds)
         except Exception as exc:
             if not db.is_transient(exc):
                 metrics.ERRORS.labels("permanent").inc()

@@ -191,22 +191,6 @@ async def deliver_due(
     return claimed
 
 
-async def _wait_for_wakeup(listener: AsyncConnection[Any], timeout_s: float,
-                           stop: asyncio.Event) -> None:
-    """Return on a NOTIFY, on ``stop``, or after ``timeout_s``."""
-    async def one_notify() -> None:
-        async for _ in listener.notifies(timeout=timeout_s, stop_after=1):
-            pass
-
-    tasks = [asyncio.create_task(one_notify()), asyncio.create_task(stop.wait())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def run_sender(
@@ -273,4 +257,4 @@ async def _serve(
             wait = settings.poll_s if due_in is None else min(settings.poll_s, due_in)
             wait = max(wait, least)
             if wait > 0:
-                await _wait_for_wakeup(listener, wait, stop)
+                await db.wait_notify(listener, stop, wait)

@@ -15,9 +15,6 @@ import logging
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from psycopg import AsyncConnection
 
 from alerts import feed
 from alerts.delivery import run_sender
@@ -43,22 +40,6 @@ def process_metrics() -> EngineMetrics:
     return EngineMetrics()
 
 
-async def _wait(listener: AsyncConnection[Any], stop: asyncio.Event, seconds: float) -> None:
-    """Return on the first notification, on stop, or after ``seconds``."""
-    async def first() -> None:
-        async for _ in listener.notifies(timeout=seconds, stop_after=1):
-            return
-
-    notified = asyncio.ensure_future(first())
-    stopped = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({notified, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (notified, stopped):
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if notified.done() and not notified.cancelled() and notified.exception() is not None:
-        raise notified.exception()  # type: ignore[misc]
 
 
 async def evaluate(url: str, engine: Engine, stop: asyncio.Event, tick_seconds: float,
@@ -78,7 +59,7 @@ async def evaluate(url: str, engine: Engine, stop: asyncio.Event, tick_seconds: 
                         log.info("alerts: %d notifications queued", len(result.notifications))
                     if result.batches >= engine.batch_limit:
                         continue  # a backlog: keep going
-                    await _wait(listener, stop, tick_seconds)
+                    await db.wait_notify(listener, stop, tick_seconds)
         except Exception as exc:
             if not db.is_transient(exc):
                 engine.metrics.errors.labels("permanent").inc()

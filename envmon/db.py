@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from importlib import resources
@@ -106,3 +108,24 @@ async def _create_readings(conn: AsyncConnection[Any], settings: StorageSettings
         "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
         (READINGS_STEP, f"readings_{backend}"),
     )
+
+
+async def wait_notify(listener: AsyncConnection[Any], stop: asyncio.Event, seconds: float) -> None:
+    """Return on the first NOTIFY ``listener`` LISTENs for, on ``stop``, or after ``seconds``;
+    a broken listener connection raises (the caller reconnects). The workers' one wake-up."""
+    async def first_notify() -> None:
+        async for _ in listener.notifies(timeout=seconds, stop_after=1):
+            return
+
+    notified = asyncio.ensure_future(first_notify())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({notified, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (notified, stopped):
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if notified.done() and not notified.cancelled():
+        error = notified.exception()
+        if error is not None:
+            raise error

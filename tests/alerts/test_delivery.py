@@ -26,7 +26,6 @@ from alerts.delivery import (
 )
 from alerts.notification import Notification
 from alerts.receivers import Receiver, build, parse_receiver
-from envmon import db
 from tests.alerts.peers import (
     SMTP_PASSWORD,
     SMTP_USER,
@@ -34,7 +33,6 @@ from tests.alerts.peers import (
     DingTalkPeer,
     WebhookPeer,
     WeComPeer,
-    migrated_database,
     sample_notification,
     start_alertmanager,
     start_smtp,
@@ -45,18 +43,6 @@ pytestmark = pytest.mark.integration
 
 SECRET = "hook-secret"
 FAST = DeliverySettings(max_attempts=100, base_backoff_s=0.05, max_backoff_s=0.2, poll_s=5)
-
-
-@pytest.fixture
-async def url() -> AsyncIterator[str]:
-    async with migrated_database() as u:
-        yield u
-
-
-@pytest.fixture
-async def conn(url: str) -> AsyncIterator[AsyncConnection[Any]]:
-    async with await db.connect(url) as c:
-        yield c
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,21 +10,9 @@ from psycopg import AsyncConnection
 from alerts import outbox
 from alerts.notification import Notification, PayloadError
 from envmon import db
-from tests.alerts.peers import migrated_database, sample_notification
+from tests.alerts.peers import sample_notification
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def url() -> AsyncIterator[str]:
-    async with migrated_database() as u:
-        yield u
-
-
-@pytest.fixture
-async def conn(url: str) -> AsyncIterator[AsyncConnection[Any]]:
-    async with await db.connect(url) as c:
-        yield c
 
 
 @pytest.mark.parametrize("event", ["firing", "resolved", "reminder", "escalation"])

@@ -39,7 +39,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest_throughput import PARAMS, STATIONS, publish_in_process
+from bench.ingest_throughput import PARAMS, STATIONS, publish_in_process, wait_for_rows
 from tests.conftest import (
     create_database,
     drop_database,
@@ -85,12 +85,7 @@ def ingest_run(broker_url: str, host: str, port: int, url: str, n: int, days_ago
 
             proc, t0 = publish_in_process(host, port, n, offset)
             target = n * len(PARAMS)
-            deadline = time.monotonic() + 600
-            while count() < target:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {count()} of {target} rows after 600 s")
-                time.sleep(0.02)
-            elapsed = time.perf_counter() - t0
+            elapsed = wait_for_rows(count, target, t0)
             proc.join()
     finally:
         ingest.stop()

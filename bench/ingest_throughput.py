@@ -18,7 +18,7 @@ import multiprocessing as mp
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing.synchronize import Event
@@ -98,6 +98,17 @@ def publish(host: str, port: int, msgs: list[tuple[str, bytes]], started: Event)
 
 def _publish(host: str, port: int, n: int, offset_days: int, started: Event) -> None:
     publish(host, port, messages(n, offset_days), started)
+
+
+def wait_for_rows(count: Callable[[], int], target: int, t0: float) -> float:
+    """Poll ``count`` until it reaches ``target`` (10 min at most); seconds since ``t0``
+    (``time.perf_counter``), i.e. publish start to the last row committed."""
+    deadline = time.monotonic() + 600
+    while count() < target:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {count()} of {target} rows after 600 s")
+        time.sleep(0.02)
+    return time.perf_counter() - t0
 
 
 def publish_in_process(host: str, port: int, n: int, offset_days: int) -> tuple[mp.Process,
@@ -188,12 +199,7 @@ def envmon_ingest(broker_url: str, host: str, port: int, url: str, n: int) -> fl
 
             proc, t0 = publish_in_process(host, port, n, -731)  # 2023: its own partitions
             target = n * len(PARAMS)
-            deadline = time.monotonic() + 600
-            while count() < target:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"only {count()} of {target} rows after 600 s")
-                time.sleep(0.02)
-            elapsed = time.perf_counter() - t0
+            elapsed = wait_for_rows(count, target, t0)
             proc.join()
     finally:
         ingest.stop()

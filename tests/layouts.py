@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -58,23 +59,25 @@ def migrate(url: str, layout: str) -> None:
     asyncio.run(_run())
 
 
-async def _chunk_count(conn: AsyncConnection[Any], query: LiteralString) -> int:
+async def _chunk_count(conn: AsyncConnection[Any], query: LiteralString,
+                       params: tuple[Any, ...] = ()) -> int:
     """The count a TimescaleDB-only ``query`` returns (plain layout: 0); commits."""
     if await storage.is_partitioned(conn):
         await conn.commit()
         return 0
-    cur = await conn.execute(query)
+    cur = await conn.execute(query, params)
     row = await cur.fetchone()
     await conn.commit()
     return int(row[0]) if row else 0
 
 
-async def compress_history(conn: AsyncConnection[Any]) -> int:
-    """Compress every chunk of ``readings`` that ends before now, as the compression policy
-    would once they are old enough; commits. Returns the chunks compressed (plain: 0)."""
+async def compress_history(conn: AsyncConnection[Any], before: datetime | None = None) -> int:
+    """Compress every chunk of ``readings`` that ends before ``before`` (default now), as the
+    compression policy would once they are old enough; commits. Returns the chunks compressed
+    (plain: 0)."""
     return await _chunk_count(
         conn, "SELECT count(compress_chunk(c, if_not_compressed => true))"
-              " FROM show_chunks('readings', older_than => now()) c")
+              " FROM show_chunks('readings', older_than => coalesce(%s, now())) c", (before,))
 
 
 async def compressed_chunks(conn: AsyncConnection[Any]) -> int:

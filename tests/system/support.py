@@ -1,5 +1,6 @@
 """Helpers of the system test: envmon commands as real processes, copying readings into a
-fresh database, and the indicator tables compared row for row."""
+fresh database, the readings layout as it really is, and the indicator tables compared row
+for row."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from envmon import db, storage
-from envmon.settings import StorageSettings
-from tests.conftest import REPO, create_database, free_port
+from tests.conftest import REPO, free_port
 from tests.ingest.support import local_http, local_metric
 
 #: Every indicator table and view, with the column naming its station or region; all rows
@@ -54,7 +55,7 @@ class Command:
     proc: subprocess.Popen[bytes] | None = None
     logs: list[Path] = field(default_factory=list)
 
-    def start(self, ready: bool = True, timeout: float = 60) -> Command:
+    def start(self, ready: bool = True) -> Command:
         env = {**os.environ, **self.env, "ENVMON_METRICS_PORT": str(self.port)}
         env.pop("ENVMON_CONFIG", None)
         log = Path(f"/tmp/envmon-system-{os.getpid()}-{self.name}-{len(self.logs)}.log")
@@ -62,8 +63,13 @@ class Command:
         with log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "envmon", *self.args],
                                          env=env, stdout=out, stderr=out, cwd=REPO)
+        return self.wait_ready() if ready else self
+
+    def wait_ready(self, timeout: float = 60) -> Command:
+        """Until ``/readyz`` answers 200 (several commands may start meanwhile)."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
-        while ready and self.http("/readyz")[0] != 200:
+        while self.http("/readyz")[0] != 200:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise RuntimeError(f"{self.name} not ready: {self.log_text()[-3000:]}")
@@ -100,27 +106,42 @@ def run_once(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     return done.returncode, done.stdout.decode() + done.stderr.decode()
 
 
-def backend_of(url: str) -> StorageSettings:
-    """The storage layout of a database, for a fresh one laid out the same way."""
+def readings_layout(url: str) -> str:
+    """``timescale`` when TimescaleDB lists ``readings`` among its hypertables, ``plain`` when
+    it is a partitioned table: the layout the database really has, not the one asked for."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'"
-                           ).fetchone()
-    return StorageSettings(backend="timescale" if row and row[0] else "plain")
+        partitioned = conn.execute("SELECT relkind = 'p' FROM pg_class"
+                                   " WHERE oid = 'public.readings'::regclass").fetchone()
+        if partitioned and partitioned[0]:
+            return "plain"
+        hypertable = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.hypertables"
+            " WHERE hypertable_schema = 'public' AND hypertable_name = 'readings'").fetchone()
+        return "timescale" if hypertable and hypertable[0] == 1 else "neither"
 
 
-async def database_like(url: str, prefix: str) -> str:
-    """A new database migrated with the storage layout of ``url``."""
-    new = create_database(prefix)
-    async with await db.connect(new) as conn:
-        await db.migrate(conn, backend_of(url))
-    return new
+def compressed_chunks(url: str) -> list[tuple[str, datetime, datetime]]:
+    """The compressed chunks of ``readings`` (TimescaleDB): name, start and end of range."""
+    with psycopg.connect(url) as conn:
+        return [(name, start, end) for name, start, end in conn.execute(
+            "SELECT chunk_name, range_start, range_end FROM timescaledb_information.chunks"
+            " WHERE hypertable_name = 'readings' AND is_compressed ORDER BY range_start")]
 
 
-async def fresh_copy(source_url: str, stations: list[str]) -> str:
-    """A new migrated database holding the stations and all their readings (the readings'
-    days marked dirty as the ingest writer marks them) and no indicator at all."""
-    url = await database_like(source_url, "envmon_system_fresh")
-    layout = backend_of(source_url)
+def row_store_readings(url: str, stations: list[str], before: datetime) -> int:
+    """Readings of ``stations`` before ``before`` in the row store, i.e. not in compressed
+    batches: on compressed chunks, what was written (or decompressed) after compression."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET timescaledb.enable_columnarscan = off")
+        row = conn.execute("SELECT count(*) FROM readings WHERE station_id = ANY(%s)"
+                           " AND ts < %s", (stations, before)).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def fresh_copy(source_url: str, url: str, stations: list[str]) -> None:
+    """Fill ``url``, a new database migrated with the layout of ``source_url``, with the
+    stations and all their readings (the readings' days marked dirty as the ingest writer
+    marks them) and no indicator at all."""
     columns = "station_id, parameter, interval, ts, value, flag, source, received_at"
     with psycopg.connect(source_url) as src, psycopg.connect(url) as dst:
         station_cols = ", ".join(r[0] for r in src.execute(
@@ -129,10 +150,10 @@ async def fresh_copy(source_url: str, stations: list[str]) -> str:
         months = [r[0] for r in src.execute(
             "SELECT DISTINCT date_trunc('month', ts AT TIME ZONE 'UTC')::date FROM readings"
             " WHERE station_id = ANY(%s)", (stations,)).fetchall()]
-        if layout.backend == "plain":  # the plain layout needs its monthly partitions
-            async with await db.connect(url) as aconn:
+        async with await db.connect(url) as aconn:
+            if await storage.is_partitioned(aconn):  # plain: its monthly partitions
                 await storage.ensure_partitions(aconn, months)
-                await aconn.commit()
+            await aconn.commit()
         for table, where in (("stations", "station_id = ANY(%s)"),
                              ("readings", "station_id = ANY(%s)")):
             picked = station_cols if table == "stations" else columns
@@ -144,7 +165,6 @@ async def fresh_copy(source_url: str, stations: list[str]) -> str:
                     into.write(block)
         dst.execute("INSERT INTO dirty_days (station_id, day) SELECT DISTINCT station_id,"
                     " (ts AT TIME ZONE 'Asia/Shanghai')::date FROM readings")
-    return url
 
 
 def snapshot(url: str, table: str, scope: list[str]) -> list[tuple[Any, ...]]:

@@ -10,6 +10,12 @@ uploads, resends and revised or re-flagged values land in the previous month.
 At the end every indicator table must equal, row for row, what ``envmon aggregate --once``
 computes from scratch in a fresh database holding the same readings; the period reports
 must be the same too; and no log may hold a traceback, an error or a failed batch.
+
+The whole run is made on each readings layout (tests/layouts.py): plain PostgreSQL partitions,
+and a real TimescaleDB hypertable, where the chunks of December are compressed before the late
+data for them arrive (the compression policy compresses chunks older than
+``storage.compress_after``; a logger offline longer than that, or a late lab result, writes
+into compressed chunks, and this is where a stream once stopped for good in production).
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -37,17 +43,20 @@ from simulators.publish import Publisher
 from simulators.station import Cadence
 from simulators.stream import Run, Scenario, documents
 from simulators.tcp import Hj212TcpSink
-from tests.conftest import REPO, Broker, drop_database, free_port
+from tests.conftest import REPO, Broker, LayoutDatabases, free_port
+from tests.layouts import compress_history
 from tests.system.support import (
     INDICATORS,
     Command,
-    database_like,
+    compressed_chunks,
     fresh_copy,
+    readings_layout,
+    row_store_readings,
     run_once,
     snapshot,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.system]
+pytestmark = [pytest.mark.integration, pytest.mark.system, pytest.mark.layouts]
 
 STATIONS = parse_station_file(REPO / "simulators" / "pingliang.toml")
 IDS = sorted(s.station_id for s in STATIONS)
@@ -70,6 +79,14 @@ FAULTS = FaultRates(offline=0.003, resend=0.03, clock_skew=0.1, duplicate=0.01, 
                     instrument_fault=0.003, out_of_range=0.002, unknown_station=0.002,
                     malformed_json=0.003, bad_crc=0.003, truncated=0.002)
 TCP_FAULTS = replace(FAULTS, truncated=0.0, clock_skew=0.0)  # the gateway's framer: own tests
+#: TimescaleDB: once day COMPRESS_DAY (4 Jan) is computed, the chunks ending by 1 Jan (UTC)
+#: are compressed; every late delivery (5-12 Jan) comes after, and those for LATE_IN_COMPRESSED
+#: (the lab result, the maintenance flags, the corrections, the resend) are for their hours
+COMPRESS_DAY, COMPRESS_BEFORE = 30, datetime(2026, 1, 1, tzinfo=UTC)
+LATE_IN_COMPRESSED = (datetime(2025, 12, 15, tzinfo=BEIJING),
+                      datetime(2025, 12, 20, 10, tzinfo=BEIJING),
+                      datetime(2025, 12, 29, tzinfo=BEIJING),
+                      datetime(2025, 12, 31, 23, tzinfo=BEIJING))
 
 
 def bj(day: date, hour: int = 0) -> datetime:
@@ -177,43 +194,73 @@ async def reports(url: str) -> dict[str, Any]:
     return out
 
 
+Deliveries = tuple[list[tuple[int, list[Message]]], dict[int, list[Message]]]
+
+
+@pytest.fixture(scope="module")
+def deliveries() -> Deliveries:
+    """The six weeks of messages by delivery day, over MQTT and over TCP: simulated once, played
+    on each layout (messages are immutable)."""
+    mqtt = list(merged(by_day(Run(scenario(JSON, faults=FAULTS))),
+                       by_day(Run(scenario(MINUTE, faults=FAULTS,
+                                           cadence=Cadence(minute_interval=5, hourly=False)))),
+                       by_day(Run(scenario(HJ212_MQTT, faults=FAULTS, encoding="hj212"))),
+                       late_deliveries()))
+    return mqtt, by_day(Run(scenario(HJ212_TCP, faults=TCP_FAULTS, encoding="hj212")))
+
+
 @pytest.fixture
-async def city_db(database_url: str) -> AsyncIterator[str]:
-    """A database of its own, laid out like the session's: what other tests leave behind
-    (queued days, stations that cannot be computed) must not reach this run's logs."""
-    url = await database_like(database_url, "envmon_system")
-    yield url
-    drop_database(url)
+async def city_db(db_layout: str, layout_databases: LayoutDatabases) -> str:
+    """A database of its own on the layout under test: what other tests leave behind (queued
+    days, stations that cannot be computed) must not reach this run's logs."""
+    url = await asyncio.to_thread(layout_databases.fresh, db_layout, "envmon_system")
+    assert readings_layout(url) == db_layout
+    return url
+
+
+async def compare(kept: str, fresh: str) -> dict[str, Any]:
+    """The indicator tables and views whose rows differ between the two databases (both read
+    at once: on TimescaleDB the hourly views' per-hour lookups are the slow part)."""
+    differing = {}
+    for table, column in INDICATORS.items():
+        scope = [CITY] if column == "city" else IDS
+        old, new = await asyncio.gather(asyncio.to_thread(snapshot, kept, table, scope),
+                                        asyncio.to_thread(snapshot, fresh, table, scope))
+        assert new, f"{table}: nothing computed"
+        if old != new:
+            only_kept = [r for r in old if r not in new][:3]
+            only_fresh = [r for r in new if r not in old][:3]
+            differing[table] = (len(old), len(new), only_kept, only_fresh)
+    return differing
 
 
 async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
-    city_db: str, mqtt_broker: Broker
+    city_db: str, db_layout: str, layout_databases: LayoutDatabases, mqtt_broker: Broker,
+    deliveries: Deliveries,
 ) -> None:
     database_url = city_db
     async with await db.connect(database_url) as conn:
         await upsert_stations(conn, STATIONS)
         await conn.execute("NOTIFY envmon_stations")
         await conn.commit()
-    env = {"ENVMON_DATABASE_URL": database_url, "ENVMON_MQTT_URL": mqtt_broker.url}
+    layout = {"ENVMON_STORAGE__BACKEND": db_layout}
+    env = {"ENVMON_DATABASE_URL": database_url, "ENVMON_MQTT_URL": mqtt_broker.url, **layout}
     ingest = Command(["ingest"], {**env, "ENVMON_INGEST__CLIENT_ID": f"system-{time.time_ns()}"},
-                     "ingest").start()
+                     "ingest").start(ready=False)
     gateway_port = free_port()
     gateway = Command(["hj212-gateway", "--host", "127.0.0.1", "--port", str(gateway_port),
-                       "--rate", "5000", "--burst", "5000"], env, "gateway").start()
+                       "--rate", "5000", "--burst", "5000"], env, "gateway").start(ready=False)
     aggregator = Command(["aggregate"], {**env, "ENVMON_AGGREGATOR__POLL_SECONDS": "1"},
-                         "aggregator").start()
+                         "aggregator").start(ready=False)
     # a second worker, as a city scales out, with small batches so that the two interleave
     second = Command(["aggregate"], {**env, "ENVMON_AGGREGATOR__POLL_SECONDS": "1",
                                      "ENVMON_AGGREGATOR__BATCH_SIZE": "30"},
-                     "aggregator-2").start()
-    plan = merged(by_day(Run(scenario(JSON, faults=FAULTS))),
-                  by_day(Run(scenario(MINUTE, faults=FAULTS,
-                                      cadence=Cadence(minute_interval=5, hourly=False)))),
-                  by_day(Run(scenario(HJ212_MQTT, faults=FAULTS, encoding="hj212"))),
-                  late_deliveries())
-    tcp_plan = by_day(Run(scenario(HJ212_TCP, faults=TCP_FAULTS, encoding="hj212")))
-    fresh = None
+                     "aggregator-2").start(ready=False)
+    plan, tcp_plan = deliveries
+    compressed: list[tuple[str, datetime, datetime]] = []
     try:
+        for proc in (ingest, gateway, aggregator, second):  # started together: less waiting
+            proc.wait_ready()
         target = MqttTarget(host=mqtt_broker.host, port=mqtt_broker.port, tls=False)
         sink = Hj212TcpSink("127.0.0.1", gateway_port, answer_timeout=1.0, retries=1)
         published = 0
@@ -230,6 +277,13 @@ async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
                     aggregator.start()
                 if i % 3 == 0 or i == 20:  # some days computed before the next arrive
                     until(lambda: settled(database_url), f"day {i} computed", timeout=120)
+                if i == COMPRESS_DAY and db_layout == "timescale":
+                    async with await db.connect(database_url) as conn:
+                        assert await compress_history(conn, COMPRESS_BEFORE) >= 3
+                    compressed = compressed_chunks(database_url)
+                    assert all(any(start <= ts < end for _, start, end in compressed)
+                               for ts in LATE_IN_COMPRESSED)
+                    assert row_store_readings(database_url, IDS, COMPRESS_BEFORE) == 0
                 await asyncio.sleep(0)
         await sink.close()
         until(lambda: settled(database_url), "the aggregator caught up")
@@ -256,27 +310,22 @@ async def test_six_weeks_of_a_city_equal_a_recompute_from_scratch(
                       " AND station_id = ANY(%s)", IDS) == 5
         assert scalar(database_url, "SELECT count(DISTINCT reason) FROM dead_letter"
                       " WHERE received_at >= now() - interval '1 hour'") >= 3
+        if db_layout == "timescale":  # late data went into the compressed chunks
+            assert set(compressed) <= set(compressed_chunks(database_url))
+            assert row_store_readings(database_url, [LATE_WATER], COMPRESS_BEFORE) > 0
+            assert row_store_readings(database_url, [LATE_AIR], COMPRESS_BEFORE) > 0
 
-        fresh = await fresh_copy(database_url, IDS)
-        code, output = run_once(["aggregate", "--once"], {"ENVMON_DATABASE_URL": fresh})
+        fresh = await asyncio.to_thread(layout_databases.fresh, db_layout, "envmon_system_fresh")
+        assert readings_layout(fresh) == db_layout
+        await fresh_copy(database_url, fresh, IDS)
+        code, output = run_once(["aggregate", "--once"], {"ENVMON_DATABASE_URL": fresh, **layout})
         assert code == 0, output
         assert [line for line in output.splitlines()
                 if "Traceback" in line or "ERROR" in line or "failed" in line] == []
 
-        differing = {}
-        for table, column in INDICATORS.items():
-            scope = [CITY] if column == "city" else IDS
-            kept, recomputed = snapshot(database_url, table, scope), snapshot(fresh, table, scope)
-            assert recomputed, f"{table}: nothing computed"
-            if kept != recomputed:
-                only_kept = [r for r in kept if r not in recomputed][:3]
-                only_fresh = [r for r in recomputed if r not in kept][:3]
-                differing[table] = (len(kept), len(recomputed), only_kept, only_fresh)
-        assert differing == {}
+        assert await compare(database_url, fresh) == {}
         assert await reports(database_url) == await reports(fresh)
     finally:
         for proc in (aggregator, second, gateway, ingest):
             if proc.proc is not None and proc.proc.poll() is None:
                 proc.kill()
-        if fresh is not None:
-            drop_database(fresh)

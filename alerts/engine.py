@@ -359,7 +359,21 @@ class Engine:
         known = {(s, d) for s, d in station_days if s in stations}
         if not known:
             return out
-        out.extend(await self._aqi_observations(conn, known, stations))
+        days = {d for _, d in known}
+        touched = [stations[s] for s in {s for s, _ in known}]
+        for kind, (station_rows, region_rows, condition) in _AQI_KINDS.items():
+            for rule in self.rules(kind):
+                if rule.subject == "station":
+                    mine = {(s, d) for s, d in known if _in_scope(rule, stations[s])}
+                    aqis = [(c.Subject.station(stations[sid]), at, aqi)
+                            for sid, at, aqi in await station_rows(conn, mine)] if mine else []
+                else:
+                    aqis = [(c.Subject.region(city, county), at, aqi) for city, county, at, aqi
+                            in await region_rows(conn, _regions(rule, touched), days)]
+                for subject, at, aqi in aqis:
+                    o = condition(rule, subject, at, aqi)
+                    if o:
+                        out.append((rule, o))
         for rule in self.rules("water_class"):
             mine = {(s, d) for s, d in known
                     if stations[s].kind == "water" and _in_scope(rule, stations[s])}
@@ -375,29 +389,6 @@ class Engine:
             for sid, ts, leq, lmax in rows:
                 if _in_scope(rule, stations[sid]):
                     o = c.noise_night(rule, stations[sid], ts, leq, lmax)
-                    if o:
-                        out.append((rule, o))
-        return out
-
-    async def _aqi_observations(
-        self, conn: AsyncConnection[Any], known: set[tuple[str, date]],
-        stations: dict[str, c.StationInfo],
-    ) -> list[tuple[Any, c.Observation]]:
-        """Hourly and daily AQI rules alike: per station in scope, or per region touched."""
-        out: list[tuple[Any, c.Observation]] = []
-        days = {d for _, d in known}
-        touched = [stations[s] for s in {s for s, _ in known}]
-        for kind, (station_rows, region_rows, condition) in _AQI_KINDS.items():
-            for rule in self.rules(kind):
-                if rule.subject == "station":
-                    mine = {(s, d) for s, d in known if _in_scope(rule, stations[s])}
-                    rows = [(c.Subject.station(stations[sid]), at, aqi)
-                            for sid, at, aqi in await station_rows(conn, mine)] if mine else []
-                else:
-                    rows = [(c.Subject.region(city, county), at, aqi) for city, county, at, aqi
-                            in await region_rows(conn, _regions(rule, touched), days)]
-                for subject, at, aqi in rows:
-                    o = condition(rule, subject, at, aqi)
                     if o:
                         out.append((rule, o))
         return out

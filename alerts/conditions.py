@@ -17,15 +17,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aggregator.flags import is_valid_flag
-from aggregator.standards import air_target_status, zone_limits
+from aggregator.standards import NOISE, air_target_status, zone_limits
 from aggregator.standards import water as water_standard
-from aggregator.standards.noise import NoiseSettings
 from alerts import rules as r
 from envmon.parameters import catalogue
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 INTERVAL_LENGTH = {"rt": timedelta(0), "min": timedelta(minutes=1), "hour": timedelta(hours=1)}
-_NOISE = NoiseSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +222,7 @@ def water_class(st: StationInfo, day: date, klass: int | None, compliant: bool |
 def is_night(ts: datetime) -> bool:
     """The hour starting at ``ts`` lies in the GB 3096 night (default 22:00-06:00 Beijing)."""
     h = ts.astimezone(BEIJING).hour
-    return h >= _NOISE.night_start_hour or h < _NOISE.day_start_hour
+    return h >= NOISE.night_start_hour or h < NOISE.day_start_hour
 
 
 def noise_night(rule: r.NoiseNightLeqRule | r.NoiseNightLmaxRule, st: StationInfo,

@@ -20,7 +20,7 @@ import os
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -239,6 +239,15 @@ def _regions(rule: Any, stations: Iterable[c.StationInfo]) -> set[tuple[str, str
     return out
 
 
+_Rows = Callable[..., Awaitable[list[Any]]]
+# Per AQI rule kind: its rows per station (station, time, AQI), per region (city, county,
+# time, AQI), and the condition that judges one row.
+_AQI_KINDS: dict[str, tuple[_Rows, _Rows, Callable[..., c.Observation | None]]] = {
+    "aqi_hourly": (sources.air_station_hourly, sources.air_region_hourly, c.aqi_hourly),
+    "aqi_daily": (sources.air_station_daily, sources.air_region_daily, c.aqi_daily),
+}
+
+
 class Engine:
     """Evaluates one rules file; ``cycle`` is the unit of work (one transaction)."""
 
@@ -352,30 +361,17 @@ class Engine:
             return out
         days = {d for _, d in known}
         touched = [stations[s] for s in {s for s, _ in known}]
-        for rule in self.rules("aqi_hourly"):
-            if rule.subject == "station":
-                mine = {(s, d) for s, d in known if _in_scope(rule, stations[s])}
-                for sid, ts, aqi in await sources.air_station_hourly(conn, mine) if mine else []:
-                    o = c.aqi_hourly(rule, c.Subject.station(stations[sid]), ts, aqi)
-                    if o:
-                        out.append((rule, o))
-            else:
-                regs = _regions(rule, touched)
-                for city, county, ts, aqi in await sources.air_region_hourly(conn, regs, days):
-                    o = c.aqi_hourly(rule, c.Subject.region(city, county), ts, aqi)
-                    if o:
-                        out.append((rule, o))
-        for rule in self.rules("aqi_daily"):
-            if rule.subject == "station":
-                mine = {(s, d) for s, d in known if _in_scope(rule, stations[s])}
-                for sid, day, aqi in await sources.air_station_daily(conn, mine) if mine else []:
-                    o = c.aqi_daily(rule, c.Subject.station(stations[sid]), day, aqi)
-                    if o:
-                        out.append((rule, o))
-            else:
-                regs = _regions(rule, touched)
-                for city, county, day, aqi in await sources.air_region_daily(conn, regs, days):
-                    o = c.aqi_daily(rule, c.Subject.region(city, county), day, aqi)
+        for kind, (station_rows, region_rows, condition) in _AQI_KINDS.items():
+            for rule in self.rules(kind):
+                if rule.subject == "station":
+                    mine = {(s, d) for s, d in known if _in_scope(rule, stations[s])}
+                    aqis = [(c.Subject.station(stations[sid]), at, aqi)
+                            for sid, at, aqi in await station_rows(conn, mine)] if mine else []
+                else:
+                    aqis = [(c.Subject.region(city, county), at, aqi) for city, county, at, aqi
+                            in await region_rows(conn, _regions(rule, touched), days)]
+                for subject, at, aqi in aqis:
+                    o = condition(rule, subject, at, aqi)
                     if o:
                         out.append((rule, o))
         for rule in self.rules("water_class"):

@@ -186,45 +186,25 @@ def _category(aqi: int) -> Category:
     raise AssertionError("unreachable: last band is open")  # pragma: no cover
 
 
-# Indicator key -> (pollutant, period) per report and rule set (2012 §5.1; 2026 §4.2).
+# Indicator key -> (pollutant, period) per report and rule set (2012 §5.1; 2026 §4.2). The
+# order is the report's: it orders ``missing``, ``primary`` and ``used``.
 _Spec = dict[str, tuple[Pollutant, Period]]
+
+
+def _averages(period: Period, *pollutants: Pollutant) -> _Spec:
+    """Indicators named after their pollutant, all of one averaging period."""
+    return {p: (p, period) for p in pollutants}
+
+
+_DAILY_2026 = _averages("24h", "so2", "no2", "co", "pm10", "pm25") | {"o3_8h": ("o3", "8h")}
 _DAILY: dict[RuleSet, _Spec] = {
-    "2012": {
-        "so2": ("so2", "24h"),
-        "no2": ("no2", "24h"),
-        "co": ("co", "24h"),
-        "pm10": ("pm10", "24h"),
-        "pm25": ("pm25", "24h"),
-        "o3_8h": ("o3", "8h"),
-        "o3_1h": ("o3", "1h"),
-    },
-    "2026": {
-        "so2": ("so2", "24h"),
-        "no2": ("no2", "24h"),
-        "co": ("co", "24h"),
-        "pm10": ("pm10", "24h"),
-        "pm25": ("pm25", "24h"),
-        "o3_8h": ("o3", "8h"),
-    },
+    "2012": _DAILY_2026 | {"o3_1h": ("o3", "1h")},
+    "2026": _DAILY_2026,
 }
 _HOURLY: dict[RuleSet, _Spec] = {
-    "2012": {
-        "so2": ("so2", "1h"),
-        "no2": ("no2", "1h"),
-        "co": ("co", "1h"),
-        "o3": ("o3", "1h"),
-        "o3_8h": ("o3", "8h"),
-        "pm10_24h": ("pm10", "24h"),
-        "pm25_24h": ("pm25", "24h"),
-    },
-    "2026": {
-        "so2": ("so2", "1h"),
-        "no2": ("no2", "1h"),
-        "co": ("co", "1h"),
-        "o3": ("o3", "1h"),
-        "pm10": ("pm10", "1h"),
-        "pm25": ("pm25", "1h"),
-    },
+    "2012": _averages("1h", "so2", "no2", "co", "o3")
+    | {"o3_8h": ("o3", "8h"), "pm10_24h": ("pm10", "24h"), "pm25_24h": ("pm25", "24h")},
+    "2026": _averages("1h", *POLLUTANTS),
 }
 _DAILY_KEYS = frozenset(k for spec in _DAILY.values() for k in spec)
 _HOURLY_KEYS = frozenset(k for spec in _HOURLY.values() for k in spec) | {"so2_24h"}

@@ -18,6 +18,7 @@ from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, fetch, write, write_and_drain
 from tests.aggregator.test_agg_recompute import air_day
+from tests.call_count import count_calls
 
 pytestmark = pytest.mark.integration
 MONTH = date(2025, 9, 1)
@@ -65,20 +66,12 @@ async def test_first_computation_around_a_failing_day_records_no_revision(
                           for r in air_day(s, d, 20.0 + i)]
                 + [Reading("agg-bs-noise", "leq", "hour", ts, 50.0, "N", "import")
                    for ts in day_hours(days[0])])
-    attempts = 0
-    real = recompute.recompute
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal attempts
-        attempts += 1
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(recompute, "recompute", counted)
+    attempts = count_calls(monkeypatch, recompute, "recompute")
     assert await drain(db_conn) == 33
     assert await fetch(db_conn, "SELECT station_id FROM failed_days"
                        " WHERE station_id LIKE 'agg-bs%%'") == [("agg-bs-noise",)]
     # 33 station-days, 1 failing: the whole batch, then halves down to the culprit
-    assert attempts <= 1 + 2 * 6
+    assert attempts.n <= 1 + 2 * 6
     assert await fetch(db_conn, "SELECT indicator, count(*) FROM indicator_revisions"
                        " WHERE key->>'city' = 'agg-city-bs' GROUP BY 1") == []
     assert await fetch(db_conn, "SELECT valid_days FROM air_region_period WHERE city ="

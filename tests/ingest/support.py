@@ -23,7 +23,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import sql
 
-from tests.conftest import free_port
+from tests.conftest import Broker, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 AIR_PARAMS = ("pm25", "pm10", "so2", "no2", "o3", "co")
@@ -36,6 +36,14 @@ def register_air(url: str, ids: Iterable[str]) -> None:
                 "INSERT INTO stations (station_id, kind, name) VALUES (%s, 'air', %s)"
                 " ON CONFLICT DO NOTHING", (sid, sid))
         conn.execute("NOTIFY envmon_stations")
+
+
+def station_and_client(url: str, ids: Iterator[str]) -> tuple[str, str]:
+    """A new registered air station, and a client id for an ingest process that a test stops
+    and restarts under the same id (so that its broker session carries over)."""
+    sid, client = next(ids), next(ids)
+    register_air(url, [sid])
+    return sid, client
 
 
 def wait_registered(proc: IngestProcess, url: str) -> None:
@@ -97,6 +105,14 @@ class Publisher:
         time.sleep(0.2)
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def publish_all(broker: Broker, messages: Iterable[tuple[str, bytes]],
+                username: str | None = None, password: str | None = None) -> None:
+    """Publish ``messages`` at QoS 1 on a connection of their own, closed once all are sent."""
+    pub = Publisher(broker.host, broker.port, username=username, password=password)
+    pub.publish(messages)
+    pub.close()
 
 
 def local_http(port: int, path: str) -> tuple[int, str]:

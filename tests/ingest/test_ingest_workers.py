@@ -18,18 +18,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import Broker
-from tests.ingest.support import (
-    IngestProcess,
-    Publisher,
-    Waiter,
-    air_messages,
-    eventually,
-    register_air,
-    unique,
-)
+from tests.ingest import support as kit
 
 pytestmark = pytest.mark.integration
-ids = unique("workers")
+ids = kit.unique("workers")
 STATIONS = 4
 ROWS = "SELECT count(*) FROM readings WHERE station_id = ANY(%s)"
 KEYS = ("SELECT count(DISTINCT (station_id, parameter, ts)) FROM readings"
@@ -37,24 +29,24 @@ KEYS = ("SELECT count(DISTINCT (station_id, parameter, ts)) FROM readings"
 RECEIVED = "envmon_ingest_messages_received_total"
 
 
-def worker(database_url: str, broker: Broker, client_id: str, group: str) -> IngestProcess:
+def worker(database_url: str, broker: Broker, client_id: str, group: str) -> kit.IngestProcess:
     env = {"ENVMON_INGEST__SHARED_GROUP": group}
-    return IngestProcess(database_url, broker.url, client_id, extra_env=env).start()
+    return kit.IngestProcess(database_url, broker.url, client_id, extra_env=env).start()
 
 
 def interleaved(stations: list[str], per_station: int) -> list[tuple[str, bytes]]:
-    streams = [air_messages(sid, per_station) for sid in stations]
+    streams = [kit.air_messages(sid, per_station) for sid in stations]
     return [m for group in zip(*streams, strict=True) for m in group]
 
 
 @pytest.fixture
 def stations(database_url: str) -> list[str]:
     sids = [next(ids) for _ in range(STATIONS)]
-    register_air(database_url, sids)
+    kit.register_air(database_url, sids)
     return sids
 
 
-def stop_all(workers: Iterator[IngestProcess]) -> None:
+def stop_all(workers: Iterator[kit.IngestProcess]) -> None:
     for w in workers:
         if w.proc and w.proc.poll() is None:
             assert w.stop() == 0
@@ -71,12 +63,12 @@ def test_kill_9_of_one_of_two_workers_stores_each_reading_once(
     workers = [a, b]
     try:
         n = 5000  # per station: 20 000 messages, 120 000 readings
-        pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+        pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
         sender = threading.Thread(target=pub.publish, args=(interleaved(stations, n),))
         sender.start()
-        w = Waiter(database_url)
-        eventually(lambda: (w.scalar(ROWS, stations) or 0) >= 6 * n * STATIONS // 4,
-                   "a quarter stored")
+        w = kit.Waiter(database_url)
+        kit.eventually(lambda: (w.scalar(ROWS, stations) or 0) >= 6 * n * STATIONS // 4,
+                       "a quarter stored")
         b_received = b.metric(RECEIVED)
         assert b_received > 0 and a.metric(RECEIVED) > 0  # the broker splits the load
         b.kill()  # SIGKILL: its uncommitted and unacknowledged messages stay on the broker
@@ -102,11 +94,11 @@ def test_adding_a_worker_mid_stream_takes_a_share_and_loses_nothing(
         n = 3000
         messages = interleaved(stations, n)
         half = len(messages) // 2
-        pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+        pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
         sender = threading.Thread(target=pub.publish, args=(messages[:half],))
         sender.start()
-        w = Waiter(database_url)
-        eventually(lambda: (w.scalar(ROWS, stations) or 0) > 0, "the stream flowing")
+        w = kit.Waiter(database_url)
+        kit.eventually(lambda: (w.scalar(ROWS, stations) or 0) > 0, "the stream flowing")
         b = worker(database_url, mqtt_broker, next(ids), group)  # joins while the stream flows
         workers.append(b)
         sender.join(180)

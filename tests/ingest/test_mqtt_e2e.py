@@ -13,63 +13,54 @@ import psycopg
 import pytest
 
 from tests.conftest import Broker
-from tests.ingest.support import (
-    IngestProcess,
-    Publisher,
-    Waiter,
-    air_messages,
-    eventually,
-    register_air,
-    unique,
-    wait_registered,
-)
+from tests.ingest import support as kit
 from tests.layouts import compress_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.layouts]  # layouts: tests/layouts.py
-ids = unique("e2e")
+ids = kit.unique("e2e")
 
 
 @pytest.fixture
-def ingest(database_url: str, mqtt_broker: Broker) -> Iterator[IngestProcess]:
-    proc = IngestProcess(database_url, mqtt_broker.url, next(ids)).start()
+def ingest(database_url: str, mqtt_broker: Broker) -> Iterator[kit.IngestProcess]:
+    proc = kit.IngestProcess(database_url, mqtt_broker.url, next(ids)).start()
     yield proc
     if proc.proc and proc.proc.poll() is None:
         proc.stop()
+
+
+@pytest.fixture
+def sid(database_url: str, ingest: kit.IngestProcess) -> str:
+    """A new air station that the running ``ingest`` has loaded."""
+    station = next(ids)
+    kit.register_air(database_url, [station])
+    kit.wait_registered(ingest, database_url)
+    return station
 
 
 ROWS = "SELECT count(*) FROM readings WHERE station_id = %s"
 
 
 def test_n_readings_give_n_rows(database_url: str, mqtt_broker: Broker,
-                                ingest: IngestProcess) -> None:
-    sid = next(ids)
-    register_air(database_url, [sid])
-    wait_registered(ingest, database_url)
-    msgs = air_messages(sid, 2000)
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
-    pub.publish(msgs)
-    pub.close()
-    w = Waiter(database_url)
+                                ingest: kit.IngestProcess, sid: str) -> None:
+    kit.publish_all(mqtt_broker, kit.air_messages(sid, 2000))
+    w = kit.Waiter(database_url)
     assert w.until(ROWS, 12_000, sid) == 12_000
     assert ingest.metric("envmon_ingest_readings_written_total") >= 12_000
     assert ingest.metric("envmon_ingest_last_reading_timestamp_seconds", sid) > 0
 
 
 def test_same_batch_twice_counts_duplicates(database_url: str, mqtt_broker: Broker,
-                                            ingest: IngestProcess) -> None:
-    sid = next(ids)
-    register_air(database_url, [sid])
-    wait_registered(ingest, database_url)
-    msgs = air_messages(sid, 500)
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+                                            ingest: kit.IngestProcess, sid: str) -> None:
+    msgs = kit.air_messages(sid, 500)
+    pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
     pub.publish(msgs)
-    w = Waiter(database_url)
+    w = kit.Waiter(database_url)
     assert w.until(ROWS, 3000, sid) == 3000
     before = ingest.metric("envmon_ingest_duplicates_total")
     pub.publish(msgs)
     pub.close()
-    eventually(lambda: ingest.metric("envmon_ingest_duplicates_total") >= before + 3000,
-               "duplicates counted")
+    kit.eventually(lambda: ingest.metric("envmon_ingest_duplicates_total") >= before + 3000,
+                   "duplicates counted")
     assert ingest.metric("envmon_ingest_duplicates_total") == before + 3000
     assert w.scalar(ROWS, sid) == 3000
     assert w.scalar("SELECT count(*) FROM reading_revisions WHERE station_id = %s", sid) == 0
@@ -78,22 +69,21 @@ def test_same_batch_twice_counts_duplicates(database_url: str, mqtt_broker: Brok
 def test_kill_9_mid_stream_then_restart_stores_each_reading_once(
     database_url: str, mqtt_broker: Broker
 ) -> None:
-    sid, client = next(ids), next(ids)
-    register_air(database_url, [sid])
-    first = IngestProcess(database_url, mqtt_broker.url, client).start()
+    sid, client = kit.station_and_client(database_url, ids)
+    first = kit.IngestProcess(database_url, mqtt_broker.url, client).start()
     n = 20_000
-    msgs = air_messages(sid, n)
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    msgs = kit.air_messages(sid, n)
+    pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
     sender = threading.Thread(target=pub.publish, args=(msgs,))
     sender.start()
-    w = Waiter(database_url)
-    eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
+    w = kit.Waiter(database_url)
+    kit.eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
     first.kill()  # SIGKILL: no drain, no clean disconnect
     at_kill = w.scalar(ROWS, sid)
     assert 0 < at_kill < 6 * n
     sender.join(120)
     pub.close()
-    second = IngestProcess(database_url, mqtt_broker.url, client).start()
+    second = kit.IngestProcess(database_url, mqtt_broker.url, client).start()
     try:
         assert w.until(ROWS, 6 * n, sid, timeout=120) == 6 * n
         # what was committed before the kill but not acknowledged comes again: duplicates
@@ -106,11 +96,8 @@ def test_kill_9_mid_stream_then_restart_stores_each_reading_once(
 
 
 def test_hostile_payloads_are_dead_lettered_with_reasons(
-    database_url: str, mqtt_broker: Broker, ingest: IngestProcess
+    database_url: str, mqtt_broker: Broker, ingest: kit.IngestProcess, sid: str
 ) -> None:
-    sid = next(ids)
-    register_air(database_url, [sid])
-    wait_registered(ingest, database_url)
     good = json.dumps({"ts": "2025-06-01T00:00:00Z", "values": {"pm25": 1}}).encode()
     cases = {
         "invalid_utf8": (f"envmon/v1/{sid}/data", b'{"ts": "\xff\xfe"}'),
@@ -122,10 +109,8 @@ def test_hostile_payloads_are_dead_lettered_with_reasons(
         "unknown_station": (f"envmon/v1/{sid}-nobody/data", good),
         "schema": (f"envmon/v1/{sid}/data", b'{"ts": 1}'),
     }
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
-    pub.publish(cases.values())
-    pub.close()
-    w = Waiter(database_url)
+    kit.publish_all(mqtt_broker, cases.values())
+    w = kit.Waiter(database_url)
     for reason, (topic, _payload) in cases.items():
         got = w.until("SELECT count(*) FROM dead_letter WHERE topic = %s AND reason = %s",
                       1, topic, reason)
@@ -140,18 +125,16 @@ def test_hostile_payloads_are_dead_lettered_with_reasons(
 
 
 def test_dead_letter_replay_after_registering(database_url: str, mqtt_broker: Broker,
-                                              ingest: IngestProcess) -> None:
+                                              ingest: kit.IngestProcess) -> None:
     import subprocess
     import sys
 
     sid = next(ids)
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
-    pub.publish(air_messages(sid, 10))
-    pub.close()
-    w = Waiter(database_url)
+    kit.publish_all(mqtt_broker, kit.air_messages(sid, 10))
+    w = kit.Waiter(database_url)
     assert w.until("SELECT count(*) FROM dead_letter WHERE station_id = %s"
                    " AND reason = 'unknown_station'", 10, sid) == 10
-    register_air(database_url, [sid])
+    kit.register_air(database_url, [sid])
     env = {"ENVMON_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "envmon", "dead-letter", "replay",
                           "--station", sid], env=env, capture_output=True, text=True,
@@ -163,7 +146,7 @@ def test_dead_letter_replay_after_registering(database_url: str, mqtt_broker: Br
 
 
 def test_hj212_packets_over_mqtt_through_envmon_ingest(
-    database_url: str, mqtt_broker: Broker, ingest: IngestProcess
+    database_url: str, mqtt_broker: Broker, ingest: kit.IngestProcess
 ) -> None:
     from datetime import datetime
 
@@ -178,7 +161,7 @@ def test_hj212_packets_over_mqtt_through_envmon_ingest(
         conn.execute("INSERT INTO stations (station_id, kind, name, mn) VALUES (%s, 'air', %s, %s)",
                      (sid, sid, mn))
         conn.execute("NOTIFY envmon_stations")
-    wait_registered(ingest, database_url)
+    kit.wait_registered(ingest, database_url)
     packets = [
         encode_data_packet(mn, "123456", "2061", "22", datetime(2026, 3, 1, h),
                            {"a34004": 35 + h, "a34002": 60 + h, "a21005": 0.6})
@@ -192,11 +175,11 @@ def test_hj212_packets_over_mqtt_through_envmon_ingest(
     wrong_mn = encode_data_packet("SOMEONE-ELSE", "123456", "2061", "22",
                                   datetime(2026, 3, 1, 8), {"a34004": 40})
     topic = f"envmon/v1/{sid}/hj212"
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
     pub.publish([(topic, p) for p in [*packets, unknown, wrong_mn]])
     pub.publish([(topic, p) for p in packets])  # a logger resending: duplicates
     pub.close()
-    w = Waiter(database_url)
+    w = kit.Waiter(database_url)
     assert w.until(ROWS, 19, sid) == 19  # 6 packets x 3 + the known value of `unknown`
     assert w.until("SELECT count(*) FROM dead_letter WHERE station_id = %s"
                    " AND reason = 'hj212_unknown_code'", 1, sid) == 1
@@ -204,18 +187,17 @@ def test_hj212_packets_over_mqtt_through_envmon_ingest(
                    " AND reason <> 'hj212_unknown_code'", 1, topic) == 1
     assert w.scalar("SELECT value FROM readings WHERE station_id = %s AND parameter = 'pm25'"
                     " AND ts = '2026-02-28T16:00:00Z'", sid) == 35  # 00:00 Beijing, hour start
-    eventually(lambda: ingest.metric("envmon_ingest_duplicates_total") >= 18,
-               "the resent packets counted as duplicates")
+    kit.eventually(lambda: ingest.metric("envmon_ingest_duplicates_total") >= 18,
+                   "the resent packets counted as duplicates")
 
 
 def test_sigterm_mid_stream_commits_then_acks(database_url: str, mqtt_broker: Broker) -> None:
     """A clean stop acknowledges exactly what it committed: after a restart nothing is lost
     and nothing is delivered twice (a kill -9, by contrast, yields duplicates)."""
-    sid, client = next(ids), next(ids)
-    register_air(database_url, [sid])
-    first = IngestProcess(database_url, mqtt_broker.url, client).start()
+    sid, client = kit.station_and_client(database_url, ids)
+    first = kit.IngestProcess(database_url, mqtt_broker.url, client).start()
     n = 20_000
-    messages = air_messages(sid, n)
+    messages = kit.air_messages(sid, n)
     stopping = threading.Event()
 
     def paced() -> Iterator[tuple[str, bytes]]:
@@ -226,17 +208,17 @@ def test_sigterm_mid_stream_commits_then_acks(database_url: str, mqtt_broker: Br
                 stopping.wait(120)
             yield message
 
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
     sender = threading.Thread(target=pub.publish, args=(paced(),))
     sender.start()
-    w = Waiter(database_url)
-    eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
+    w = kit.Waiter(database_url)
+    kit.eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
     stopping.set()
     assert first.stop() == 0  # SIGTERM while messages keep arriving
     assert 0 < w.scalar(ROWS, sid) < 6 * n
     sender.join(120)
     pub.close()
-    second = IngestProcess(database_url, mqtt_broker.url, client).start()
+    second = kit.IngestProcess(database_url, mqtt_broker.url, client).start()
     try:
         assert w.until(ROWS, 6 * n, sid, timeout=120) == 6 * n
         assert second.metric("envmon_ingest_duplicates_total") == 0
@@ -245,33 +227,33 @@ def test_sigterm_mid_stream_commits_then_acks(database_url: str, mqtt_broker: Br
 
 
 def test_corrected_resend_into_compressed_history_keeps_the_stream_flowing(
-    database_url: str, db_layout: str, mqtt_broker: Broker, ingest: IngestProcess
+    database_url: str, db_layout: str, mqtt_broker: Broker, ingest: kit.IngestProcess
 ) -> None:
     """A logger resends a day of corrected minute history that is already compressed while
     another station streams live: the revisions are stored, the live stream is stored in
     full, and a third station's compressed history in the same chunk stays compressed."""
     resender, neighbour, live = next(ids), next(ids), next(ids)
-    register_air(database_url, [resender, neighbour, live])
-    wait_registered(ingest, database_url)
+    kit.register_air(database_url, [resender, neighbour, live])
+    kit.wait_registered(ingest, database_url)
     start = datetime(2024, 5, 1, tzinfo=UTC)
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
-    pub.publish(air_messages(resender, 1440, start) + air_messages(neighbour, 1440, start))
-    w = Waiter(database_url)
+    pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
+    pub.publish(kit.air_messages(resender, 1440, start) + kit.air_messages(neighbour, 1440, start))
+    w = kit.Waiter(database_url)
     for sid in (resender, neighbour):
         assert w.until(ROWS, 6 * 1440, sid) == 6 * 1440
     compressed = compress_database(database_url)
     assert compressed >= 1 if db_layout == "timescale" else compressed == 0
 
     corrected = []
-    for i, (topic, payload) in enumerate(air_messages(resender, 1440, start)):
+    for i, (topic, payload) in enumerate(kit.air_messages(resender, 1440, start)):
         if i % 10 == 0:
             doc = json.loads(payload)
             doc["values"]["pm25"] += 1
             payload = json.dumps(doc).encode()
         corrected.append((topic, payload))
     streaming = threading.Thread(target=pub.publish, args=(
-        air_messages(live, 600, datetime.now(UTC).replace(second=0, microsecond=0)
-                     - timedelta(hours=12)),))
+        kit.air_messages(live, 600, datetime.now(UTC).replace(second=0, microsecond=0)
+                         - timedelta(hours=12)),))
     streaming.start()
     pub.publish(corrected)
     streaming.join(60)

@@ -12,17 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Broker, free_port, start_mosquitto, stop_mosquitto
-from tests.ingest.support import (
-    IngestProcess,
-    Publisher,
-    Waiter,
-    air_messages,
-    register_air,
-    unique,
-)
+from tests.ingest import support as kit
 
 pytestmark = pytest.mark.integration
-ids = unique("sec")
+ids = kit.unique("sec")
 
 
 @dataclass
@@ -66,19 +59,17 @@ def secure_broker() -> Iterator[SecureBroker]:
 def test_tls_with_password_from_file(database_url: str, secure_broker: SecureBroker,
                                      tmp_path: Path) -> None:
     sid = next(ids)
-    register_air(database_url, [sid])
+    kit.register_air(database_url, [sid])
     secret = tmp_path / "mqtt-password"
     secret.write_text("s3cret!\n")
-    ingest = IngestProcess(
+    ingest = kit.IngestProcess(
         database_url, f"mqtts://station-writer@127.0.0.1:{secure_broker.tls_port}", next(ids),
         extra_env={"ENVMON_MQTT_PASSWORD_FILE": str(secret),
                    "ENVMON_MQTT_CA_FILE": str(secure_broker.ca)}).start()
     try:
-        b = secure_broker.broker
-        pub = Publisher(b.host, b.port, username="station-writer", password="s3cret!")
-        pub.publish(air_messages(sid, 20))
-        pub.close()
-        w = Waiter(database_url)
+        kit.publish_all(secure_broker.broker, kit.air_messages(sid, 20),
+                        username="station-writer", password="s3cret!")
+        w = kit.Waiter(database_url)
         assert w.until("SELECT count(*) FROM readings WHERE station_id = %s", 120, sid) == 120
     finally:
         assert ingest.stop() == 0
@@ -92,7 +83,7 @@ def test_refused_connection_never_becomes_ready(database_url: str,
     if how == "untrusted certificate":
         env = {}  # the system trust store does not know our test CA
         url = f"mqtts://station-writer:s3cret!@127.0.0.1:{secure_broker.tls_port}"
-    ingest = IngestProcess(database_url, url, next(ids), extra_env=env)
+    ingest = kit.IngestProcess(database_url, url, next(ids), extra_env=env)
     with pytest.raises(RuntimeError, match="not ready"):
         ingest.start(timeout=6)
     assert ingest.log_path is not None

@@ -14,13 +14,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from ingest import pipeline as pipeline_module
-from ingest import writer
 from ingest.errors import Rejection
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import DeadLetter, Origin, Pipeline, store_dead_letters
 from ingest.reading import Reading
 from ingest.transports import MQTT
-from ingest.writer import WriteStats
+from tests.call_count import count_calls
 from tests.conftest import Broker
 from tests.ingest.support import (
     IngestProcess,
@@ -60,15 +59,7 @@ async def test_one_refused_message_is_isolated_by_bisection_not_one_by_one(
         if len(acked) == n:
             all_acked.set()
 
-    writes = 0
-    real_write = writer.write_readings
-
-    async def counting_write(*args: Any, **kwargs: Any) -> WriteStats:
-        nonlocal writes
-        writes += 1
-        return await real_write(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline_module, "write_readings", counting_write)
+    writes = count_calls(monkeypatch, pipeline_module, "write_readings")
     for i in range(n):
         station = bad if i == poison_at else good
         payload = f"message {i}".encode()
@@ -83,7 +74,7 @@ async def test_one_refused_message_is_isolated_by_bisection_not_one_by_one(
     assert sorted(acked) == list(range(n))
     messages, commits = _batches(metrics)
     assert (messages, commits) == (n, 1)
-    assert writes <= 2 * math.ceil(math.log2(n)) + 2, f"{writes} writes to isolate one"
+    assert writes.n <= 2 * math.ceil(math.log2(n)) + 2, f"{writes.n} writes to isolate one"
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         cur = await conn.execute(
             "SELECT reason, detail, payload, topic, station_id FROM dead_letter"

@@ -15,18 +15,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from envmon import db
 from envmon.settings import StorageSettings
 from tests.conftest import Broker, free_port, start_mosquitto, stop_mosquitto
-from tests.ingest.support import (
-    IngestProcess,
-    Publisher,
-    Waiter,
-    air_messages,
-    register_air,
-    unique,
-)
+from tests.ingest import support as kit
 from tests.pgcluster import Cluster, create_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ids = unique("res")
+ids = kit.unique("res")
 
 
 def rss_kib(pid: int) -> int:
@@ -69,15 +62,14 @@ def test_database_outage_backlog_stays_under_the_held_bound_after_recovery(
     the broker, what ingest holds must stay under its own bound - measured through recovery,
     when the flood comes, and not only during the outage."""
     migrate_plain(cluster.url)
-    sid, client = next(ids), next(ids)
-    register_air(cluster.url, [sid])
+    sid, client = kit.station_and_client(cluster.url, ids)
     bound = 1000
-    ingest = IngestProcess(cluster.url, mqtt_broker.url, client, extra_env={
+    ingest = kit.IngestProcess(cluster.url, mqtt_broker.url, client, extra_env={
         "ENVMON_INGEST__MAX_INFLIGHT_MESSAGES": str(bound),
         "ENVMON_INGEST__MAX_HELD_MESSAGES": str(bound)}).start()
     n = 16_000
-    msgs = air_messages(sid, n)
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
+    msgs = kit.air_messages(sid, n)
+    pub = kit.Publisher(mqtt_broker.host, mqtt_broker.port)
 
     def paced() -> None:  # ~1000 messages/s for ~16 s, on through the outage
         for i in range(0, n, 100):
@@ -86,7 +78,7 @@ def test_database_outage_backlog_stays_under_the_held_bound_after_recovery(
 
     sender = threading.Thread(target=paced)
     sender.start()
-    w = Waiter(cluster.url)
+    w = kit.Waiter(cluster.url)
     assert w.until("SELECT count(*) > 0 FROM readings WHERE station_id = %s", True, sid)
     assert ingest.proc is not None
     rss_before = rss_kib(ingest.proc.pid)
@@ -128,17 +120,14 @@ def test_database_outage_backlog_stays_under_the_held_bound_after_recovery(
 def test_persistent_session_keeps_more_than_1000_messages_with_project_config(
     database_url: str, mqtt_broker: Broker
 ) -> None:
-    sid, client = next(ids), next(ids)
-    register_air(database_url, [sid])
-    first = IngestProcess(database_url, mqtt_broker.url, client).start()
+    sid, client = kit.station_and_client(database_url, ids)
+    first = kit.IngestProcess(database_url, mqtt_broker.url, client).start()
     assert first.stop() == 0  # session and subscription stay on the broker
     n = 5000
-    pub = Publisher(mqtt_broker.host, mqtt_broker.port)
-    pub.publish(air_messages(sid, n))
-    pub.close()
-    second = IngestProcess(database_url, mqtt_broker.url, client).start()
+    kit.publish_all(mqtt_broker, kit.air_messages(sid, n))
+    second = kit.IngestProcess(database_url, mqtt_broker.url, client).start()
     try:
-        w = Waiter(database_url)
+        w = kit.Waiter(database_url)
         assert w.until("SELECT count(*) FROM readings WHERE station_id = %s",
                        6 * n, sid, timeout=90) == 6 * n
     finally:
@@ -164,9 +153,7 @@ def test_debian_default_broker_config_would_drop_beyond_1000() -> None:
             sub.loop_stop()
 
         session(0.5)
-        pub = Publisher(broker.host, broker.port)
-        pub.publish((f"control/{i}", b"x") for i in range(5000))
-        pub.close()
+        kit.publish_all(broker, ((f"control/{i}", b"x") for i in range(5000)))
         session(3)
         assert 0 < len(got) <= 1100  # 1000 queued + those in flight; the rest were dropped
     finally:

@@ -18,18 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Broker, free_port
-from tests.ingest.support import (
-    IngestProcess,
-    Publisher,
-    Waiter,
-    air_messages,
-    eventually,
-    register_air,
-    unique,
-)
+from tests.ingest import support as kit
 
 pytestmark = pytest.mark.integration
-ids = unique("nats")
+ids = kit.unique("nats")
 ROWS = "SELECT count(*) FROM readings WHERE station_id = %s"
 KEYS = "SELECT count(DISTINCT (parameter, ts)) FROM readings WHERE station_id = %s"
 MQTT_311 = {"ENVMON_MQTT_PROTOCOL": "3.1.1"}  # NATS speaks MQTT 3.1.1 only
@@ -69,19 +61,17 @@ def nats_broker() -> Iterator[Broker]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def ingest(database_url: str, broker: Broker, client_id: str) -> IngestProcess:
-    return IngestProcess(database_url, broker.url, client_id, extra_env=MQTT_311).start()
+def ingest(database_url: str, broker: Broker, client_id: str) -> kit.IngestProcess:
+    return kit.IngestProcess(database_url, broker.url, client_id, extra_env=MQTT_311).start()
 
 
 def test_n_readings_give_n_rows_via_nats(database_url: str, nats_broker: Broker) -> None:
     sid = next(ids)
-    register_air(database_url, [sid])
+    kit.register_air(database_url, [sid])
     proc = ingest(database_url, nats_broker, next(ids))
     try:
-        pub = Publisher(nats_broker.host, nats_broker.port)
-        pub.publish(air_messages(sid, 3000))
-        pub.close()
-        assert Waiter(database_url).until(ROWS, 18_000, sid) == 18_000
+        kit.publish_all(nats_broker, kit.air_messages(sid, 3000))
+        assert kit.Waiter(database_url).until(ROWS, 18_000, sid) == 18_000
         assert proc.metric("envmon_ingest_readings_written_total") == 18_000
     finally:
         assert proc.stop() == 0
@@ -90,15 +80,14 @@ def test_n_readings_give_n_rows_via_nats(database_url: str, nats_broker: Broker)
 def test_kill_9_mid_stream_then_restart_is_exact_via_nats(
     database_url: str, nats_broker: Broker
 ) -> None:
-    sid, client = next(ids), next(ids)
-    register_air(database_url, [sid])
+    sid, client = kit.station_and_client(database_url, ids)
     first = ingest(database_url, nats_broker, client)
     n = 10_000
-    pub = Publisher(nats_broker.host, nats_broker.port)
-    sender = threading.Thread(target=pub.publish, args=(air_messages(sid, n),))
+    pub = kit.Publisher(nats_broker.host, nats_broker.port)
+    sender = threading.Thread(target=pub.publish, args=(kit.air_messages(sid, n),))
     sender.start()
-    w = Waiter(database_url)
-    eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
+    w = kit.Waiter(database_url)
+    kit.eventually(lambda: (w.scalar(ROWS, sid) or 0) >= 6 * n // 4, "a quarter stored")
     first.kill()
     assert 0 < w.scalar(ROWS, sid) < 6 * n
     sender.join(180)

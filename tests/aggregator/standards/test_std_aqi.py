@@ -157,6 +157,10 @@ def test_rules_by_date_and_override() -> None:
 
 
 DAY = {"so2": 5, "no2": 30, "co": 0.5, "pm10": 130, "pm25": 80, "o3_8h": 90, "o3_1h": 100}
+# A clean HJ 633-2012 real-time report (§5.1): every IAQI well below 50.
+HOUR_2012 = {
+    "so2": 5, "no2": 10, "co": 1, "o3": 10, "o3_8h": 10, "pm10_24h": 10, "pm25_24h": 10
+}
 
 
 def test_daily_report_2012_vs_2026_by_date() -> None:
@@ -202,16 +206,7 @@ def test_2012_o3_8h_above_800_uses_1h() -> None:
 
 def test_2012_hourly_so2_above_800_uses_24h() -> None:
     """HJ 633-2012 表1 注2 in the real-time report; 2026 counts it as 200 (表3 注b)."""
-    values = {
-        "so2": 900,
-        "so2_24h": 300,
-        "no2": 10,
-        "co": 1,
-        "o3": 10,
-        "o3_8h": 10,
-        "pm10_24h": 10,
-        "pm25_24h": 10,
-    }
+    values = {**HOUR_2012, "so2": 900, "so2_24h": 300}
     r = hourly_aqi(values, hour_start=datetime(2025, 1, 1, 3, tzinfo=UTC))
     assert r.rules == "2012" and r.iaqi["so2"] == iaqi("so2", "24h", 300, "2012") == 124
     without = hourly_aqi({**values, "so2_24h": None}, rules="2012")
@@ -224,16 +219,7 @@ def test_2012_hourly_so2_above_800_uses_24h() -> None:
 
 def test_hourly_2012_uses_pm_24h_moving() -> None:
     """HJ 633-2012 §5.1: real-time PM IAQI from the 24-h moving averages."""
-    values = {
-        "so2": 5,
-        "no2": 10,
-        "co": 1,
-        "o3": 10,
-        "o3_8h": 10,
-        "pm10_24h": 10,
-        "pm25_24h": 80,
-        "pm25": 300,
-    }
+    values = {**HOUR_2012, "pm25_24h": 80, "pm25": 300}
     r = hourly_aqi(values, rules="2012")
     assert r.aqi == 107 and r.primary == ("pm25_24h",)
 

@@ -16,9 +16,8 @@ from psycopg import AsyncConnection
 
 from aggregator import metrics, queue
 from aggregator.recompute import BatchResult, Claimed, claim, run_batch
-from aggregator.settings import AggregatorSettings
 from envmon import db
-from envmon.settings import Settings
+from envmon.settings import AggregatorSettings, Settings
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
+from envmon.settings import GatewaySettings
 from ingest.errors import Rejection
 from ingest.hj212.decode import StationLookup, UnitOverrides
 from ingest.hj212.encode import encode_ack_9014
@@ -38,7 +39,6 @@ from ingest.hj212.limits import (
     anonymous,
     connection_cap,
 )
-from ingest.hj212.options import GatewaySettings
 from ingest.hj212.packet import Packet
 from ingest.hj212.reassembly import Reassembler
 from ingest.metrics import IngestMetrics
@@ -46,7 +46,7 @@ from ingest.pipeline import Origin
 from ingest.reading import Reading
 from ingest.transports import HJ212_TCP
 
-__all__ = ["Gateway", "GatewayMetrics", "GatewaySettings", "PipelineLike"]
+__all__ = ["Gateway", "GatewayMetrics", "PipelineLike"]
 
 log = logging.getLogger(__name__)
 

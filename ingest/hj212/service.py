@@ -15,10 +15,9 @@ from psycopg import AsyncConnection
 
 from envmon import db
 from envmon.health import HealthServer
-from envmon.settings import Settings
+from envmon.settings import GatewaySettings, Settings
 from envmon.stations import StationRegistry, watch_registry
 from ingest.hj212.gateway import Gateway, GatewayMetrics
-from ingest.hj212.options import GatewaySettings
 from ingest.hj212.overrides import load_unit_overrides
 from ingest.pipeline import Pipeline
 from ingest.service import process_metrics

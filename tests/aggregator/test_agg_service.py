@@ -13,9 +13,8 @@ from psycopg import AsyncConnection
 
 from aggregator import queue, recompute, service
 from aggregator.recompute import Claimed, run_batch
-from aggregator.settings import AggregatorSettings
 from envmon import db
-from envmon.settings import Settings
+from envmon.settings import AggregatorSettings, Settings
 from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, fetch, write

@@ -8,10 +8,10 @@ import signal
 import click
 
 from aggregator import queue, service
-from aggregator.settings import AggregatorSettings
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
 from envmon.health import HealthServer
+from envmon.settings import AggregatorSettings
 
 
 @click.command("aggregate")

@@ -28,8 +28,7 @@ from aggregator import hour_readings, queue, regions, station_days
 from aggregator.air_grid import Grid
 from aggregator.revisions import SyncStats
 from aggregator.timebase import DAY
-from alerts import feed as alerts_feed  # alerts: recomputed station-days (alerts/feed.py)
-from envmon import db
+from envmon import alert_feed, db  # alert_feed: recomputed station-days for the alerts engine
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +230,7 @@ async def run_batch(
         async with conn.transaction():
             stats = await recompute_periods(conn, datetime.now(UTC))
             if stats.inserted or stats.updated:  # alerts: region period figures changed
-                await alerts_feed.log_indicator_batch(conn, [], periods=True)
+                await alert_feed.log_indicator_batch(conn, [], periods=True)
         return BatchResult(0, stats) if stats.inserted or stats.updated else None
     try:
         loaded = claimed.loaded
@@ -259,7 +258,7 @@ async def run_batch(
             await queue.finish(conn, days)
             if periods_now:
                 stats.add(await recompute_periods(conn, now))
-            await alerts_feed.log_indicator_batch(  # alerts: indicators of these days changed
+            await alert_feed.log_indicator_batch(  # alerts: indicators of these days changed
                 conn, [(d.station_id, d.day) for d in days])
     except Exception:
         with contextlib.suppress(Exception):

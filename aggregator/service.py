@@ -14,39 +14,41 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aggregator import metrics, queue
+from aggregator import queue
+from aggregator.metrics import AggregatorMetrics
 from aggregator.recompute import BatchResult, Claimed, claim, run_batch
-from aggregator.settings import AggregatorSettings
 from envmon import db
-from envmon.settings import Settings
+from envmon.settings import AggregatorSettings, Settings
 
 log = logging.getLogger(__name__)
 
 
-def _observe(result: BatchResult, seconds: float) -> None:
-    metrics.DURATION.observe(seconds)
-    metrics.STATION_DAYS.inc(result.station_days)
+def _observe(metrics: AggregatorMetrics, result: BatchResult, seconds: float) -> None:
+    metrics.duration.observe(seconds)
+    metrics.station_days.inc(result.station_days)
     for lag in result.lags:
-        metrics.LAG.observe(lag)
+        metrics.lag.observe(lag)
     s = result.stats
     for change, n in (("inserted", s.inserted), ("updated", s.updated),
                       ("deleted", s.deleted), ("unchanged", s.unchanged)):
-        metrics.ROWS.labels(change).inc(n)
-    metrics.REVISIONS.inc(s.revised)
+        metrics.rows.labels(change).inc(n)
+    metrics.revisions.inc(s.revised)
     if result.failed:
-        metrics.ERRORS.labels("station_day").inc(result.failed)
+        metrics.errors.labels("station_day").inc(result.failed)
 
 
 async def drain(
     conn: AsyncConnection[Any], batch_size: int = 200, lease_seconds: float = 300.0,
-    reader: AsyncConnection[Any] | None = None,
+    reader: AsyncConnection[Any] | None = None, metrics: AggregatorMetrics | None = None,
 ) -> int:
     """Recompute until no claimable dirty day is left; returns the station-days done.
 
     With ``reader`` (a second connection), while a full batch computes the next one is
     claimed and its readings read: PostgreSQL scans on one core while Python computes on
     the other (a backlog drains about twice as fast; small live batches are unaffected).
+    ``metrics``: ``AggregatorMetrics.of()`` (the default registry) unless given.
     """
+    metrics = metrics or AggregatorMetrics.of()
     done = 0
     ahead: asyncio.Future[Claimed] | None = None
     # the first batch's readings cannot be read ahead: keep it small when reading ahead
@@ -64,7 +66,7 @@ async def drain(
             limit = batch_size
             if result is None:
                 break
-            _observe(result, time.perf_counter() - started)
+            _observe(metrics, result, time.perf_counter() - started)
             done += result.station_days
     finally:
         if ahead is not None:  # a failed batch: give the days read ahead back at once
@@ -72,8 +74,8 @@ async def drain(
                 await queue.release(conn, (await ahead).days)
     count, oldest = await queue.backlog(conn)
     await conn.commit()
-    metrics.BACKLOG.set(count)
-    metrics.OLDEST.set(oldest)
+    metrics.backlog.set(count)
+    metrics.oldest.set(oldest)
     return done
 
 
@@ -87,6 +89,7 @@ async def run(
     Tuning: ``tuning``, else the ``[aggregator]`` section of the settings.
     """
     tuning = tuning or settings.aggregator
+    metrics = AggregatorMetrics.of()
     if settings.database_url is None:
         raise ValueError("the aggregator needs settings.database_url")
     url = settings.database_url
@@ -97,15 +100,16 @@ async def run(
                 await listener.execute(f"LISTEN {queue.CHANNEL}")
                 log.info("aggregator started (batch %d)", tuning.batch_size)
                 while not stop.is_set():
-                    done = await drain(conn, tuning.batch_size, tuning.lease_seconds, reader)
+                    done = await drain(conn, tuning.batch_size, tuning.lease_seconds, reader,
+                                       metrics)
                     if done:
                         log.debug("recomputed %d station-days", done)
                     await db.wait_notify(listener, stop, tuning.poll_seconds)
         except Exception as exc:
             if not db.is_transient(exc):
-                metrics.ERRORS.labels("permanent").inc()
+                metrics.errors.labels("permanent").inc()
                 raise
-            metrics.ERRORS.labels("transient").inc()
+            metrics.errors.labels("transient").inc()
             log.warning("aggregator: database error, retrying: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tuning.retry_seconds)

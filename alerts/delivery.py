@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +28,7 @@ from alerts.notification import Notification, PayloadError
 from alerts.outbox import OutboxRow
 from alerts.receivers import DeliveryError, Receiver
 from envmon import db
+from envmon.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +65,18 @@ def backoff_s(settings: DeliverySettings, attempts: int, rng: random.Random) -> 
     return step / 2 + rng.uniform(0, step / 2)
 
 
-class DeliveryMetrics:
-    """Delivery metrics (``envmon_alerts_notifications_total``, ``..._outbox_pending``)."""
+class DeliveryMetrics(Metrics):
+    """Delivery metrics on one registry (a fresh one per test; ``DeliveryMetrics.of()`` in
+    the sender)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        reg = registry if registry is not None else REGISTRY
-        self.notifications = Counter(
+        super().__init__(registry)
+        self.notifications = self.counter(
             "envmon_alerts_notifications_total",
             "Send attempts by outcome: sent, failed (will be retried), dead (given up)",
-            ["receiver", "result"],
-            registry=reg,
-        )
-        self.pending = Gauge(
-            "envmon_alerts_outbox_pending", "Outbox rows not yet sent nor dead", registry=reg
-        )
-
-
-_default_metrics: DeliveryMetrics | None = None
-
-
-def default_metrics() -> DeliveryMetrics:
-    """The process-wide metrics on the default registry (created once)."""
-    global _default_metrics
-    if _default_metrics is None:
-        _default_metrics = DeliveryMetrics()
-    return _default_metrics
+            ["receiver", "result"])
+        self.pending = self.gauge(
+            "envmon_alerts_outbox_pending", "Outbox rows not yet sent nor dead")
 
 
 class SendBudget:
@@ -205,7 +193,7 @@ async def run_sender(
 
     Closes the receivers when it returns.
     """
-    metrics = metrics or default_metrics()
+    metrics = metrics or DeliveryMetrics.of()
     rng = random.Random()
     budget = SendBudget()
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -32,12 +31,6 @@ def demo_rules_file() -> Path:
     """The starter rules for the Pingliang plan (``envmon run --demo``), shipped in the
     package so an installed envmon has them; deploy/alerts/pingliang.toml links to it."""
     return Path(str(resources.files("alerts").joinpath("pingliang-rules.toml")))
-
-
-@cache
-def process_metrics() -> EngineMetrics:
-    """The engine metrics of this process (the default registry, served by /metrics)."""
-    return EngineMetrics()
 
 
 
@@ -76,7 +69,7 @@ async def run_rules(settings: Settings, stop: asyncio.Event, ruleset: RuleSet) -
         raise ValueError("alerts need settings.database_url")
     url = settings.database_url
     receivers = {name: build(cfg) for name, cfg in ruleset.receivers.items()}
-    engine = Engine(ruleset, process_metrics(), settings.alerts.batch_limit)
+    engine = Engine(ruleset, EngineMetrics.of(), settings.alerts.batch_limit)
     sender = asyncio.create_task(run_sender(url, receivers, ruleset.delivery, stop),
                                  name="alerts-sender")
     try:

@@ -32,9 +32,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregator import service
-from aggregator.settings import AggregatorSettings
 from envmon import db, storage
-from envmon.settings import Settings, StorageSettings
+from envmon.settings import AggregatorSettings, Settings, StorageSettings
 from envmon.stations import Station, upsert_stations
 from ingest.reading import Reading
 from ingest.writer import PartitionCache, write_readings

@@ -63,7 +63,7 @@ def main() -> None:
             env = {**os.environ, "ENVMON_DATABASE_URL": url,
                    "ENVMON_METRICS_PORT": str(free_port())}
             env.pop("ENVMON_CONFIG", None)
-            worker = subprocess.Popen([sys.executable, "-m", "envmon", "aggregate"], env=env,
+            worker = subprocess.Popen([sys.executable, "-m", "app", "aggregate"], env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 proc = psutil.Process(worker.pid)

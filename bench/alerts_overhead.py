@@ -97,7 +97,7 @@ def start_alerts(url: str, rules: Path, metrics_port: int, log: Path) -> subproc
            "ENVMON_BENCH_SECRET": "bench", "ENVMON_LOG_LEVEL": "WARNING"}
     env.pop("ENVMON_CONFIG", None)
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "envmon", "alerts", "run", "--rules",
+        return subprocess.Popen([sys.executable, "-m", "app", "alerts", "run", "--rules",
                                  str(rules)], env=env, stdout=out, stderr=out, cwd=REPO)
 
 

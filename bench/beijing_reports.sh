@@ -15,10 +15,10 @@ export ENVMON_DATABASE_URL="postgresql://postgres@127.0.0.1:5432/${DB}"
 export ENVMON_STORAGE__BACKEND="${ENVMON_STORAGE__BACKEND:-auto}"
 psql -q -h 127.0.0.1 -U postgres -d postgres \
   -c "DROP DATABASE IF EXISTS \"${DB}\" WITH (FORCE)" -c "CREATE DATABASE \"${DB}\""
-python -m envmon db migrate
-python -m envmon stations import bench/beijing-stations.toml
-time python -m envmon import --mapping bench/beijing-prsa.toml "${DATA}"/PRSA_Data_*.csv.gz
-time python -m envmon aggregate --once
+python -m app db migrate
+python -m app stations import bench/beijing-stations.toml
+time python -m app import --mapping bench/beijing-prsa.toml "${DATA}"/PRSA_Data_*.csv.gz
+time python -m app aggregate --once
 for year in 2014 2015 2016; do
-  python -m envmon report air --year "$year" --city Beijing --format json
+  python -m app report air --year "$year" --city Beijing --format json
 done

@@ -2,7 +2,7 @@
 for a set time, with faults injected on a schedule, then the exact account.
 
     python bench/soak.py --minutes 30 [--rate 200] [--stations 50] [--layout timescale]
-                         [--extra-command "python -m envmon alerts"]
+                         [--extra-command "python -m app alerts"]
 
 Starts its own PostgreSQL cluster (TimescaleDB preloaded for ``--layout timescale``, the
 default), Mosquitto (project config, persistence on) and the processes. A publisher sends QoS 1
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> None:
             procs[f"worker{i}"] = IngestProcess(url, broker.url, f"soak-w{i}", env).start()
         base_env = {**os.environ, "ENVMON_DATABASE_URL": url, "ENVMON_MQTT_URL": broker.url}
         base_env.pop("ENVMON_CONFIG", None)
-        commands = {"aggregator": [sys.executable, "-m", "envmon", "aggregate"]}
+        commands = {"aggregator": [sys.executable, "-m", "app", "aggregate"]}
         if args.extra_command:
             commands["extra"] = shlex.split(args.extra_command)
         for name, cmd in commands.items():

@@ -38,8 +38,10 @@ class HealthServer:
     """Serves the three paths; ``ready`` says whether the broker and database are usable."""
 
     def __init__(self, host: str, port: int, ready: Callable[[], bool],
-                 registry: CollectorRegistry = REGISTRY) -> None:
-        self.host, self.port, self._ready, self._registry = host, port, ready, registry
+                 registry: CollectorRegistry | None = None) -> None:
+        """``registry``: what ``/metrics`` serves, the default one (``Metrics.of()``) if None."""
+        self.host, self.port, self._ready = host, port, ready
+        self._registry = registry if registry is not None else REGISTRY
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:

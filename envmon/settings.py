@@ -1,4 +1,5 @@
-"""One typed settings object, validated before anything connects.
+"""One typed settings object, validated before anything connects, and every component's
+section of it (the ground floor: components import their section from here).
 
 Sources, highest priority first: keyword arguments, environment variables (``ENVMON_*``,
 nested with ``__``), the TOML file named by ``ENVMON_CONFIG``, defaults. Secrets may be
@@ -8,12 +9,13 @@ need to sit in a config file or the repository.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,10 +23,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from aggregator.settings import AggregatorSettings
-from alerts.settings import AlertsSettings
-from ingest.hj212.options import GatewaySettings
-from web.settings import ApiSettings
+#: shorthands for the bounds most settings share
+Positive = Annotated[float, Field(gt=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 class MqttTarget(BaseModel):
@@ -82,6 +84,109 @@ class StorageSettings(BaseModel):
     compress_after: str | None = "30 days"
     retention: str | None = None
     partitions_ahead_months: int = Field(3, ge=1, le=36)
+
+
+class GatewaySettings(BaseModel):
+    """``envmon hj212-gateway`` options (and the ``hj212`` section for ``envmon run``).
+
+    What happens at each limit is in docs/hj212.md ("Gateway limits").
+    """
+
+    enabled: bool = False
+    host: str = "0.0.0.0"  # loggers connect from the field; the gateway is off by default
+    port: Port = 9212
+    max_packet_bytes: int = Field(4096, ge=1036)  # 表2: 2+4+1024+4+2 = 1036 for a full packet
+    # connections: lowered at start to stay below the descriptor limit (RLIMIT_NOFILE)
+    max_connections: AtLeastOne = 5000
+    # time limits: before the first good packet, inside one packet, between good packets
+    first_packet_timeout_seconds: Positive = 30.0
+    packet_timeout_seconds: Positive = 10.0  # 表1: a logger's answer timeout is 10 s
+    idle_timeout_seconds: Positive = 900.0
+    # per connection: packets and bytes (token buckets: beyond them the gateway reads slower)
+    max_packets_per_second: Positive = 20.0
+    burst_packets: AtLeastOne = 200
+    max_bytes_per_second: Positive = 16_384.0
+    burst_bytes: int = Field(65_536, ge=4096)
+    # bytes read since the last good packet before the connection is closed
+    max_garbage_bytes: int = Field(65_536, ge=4096)
+    # the whole gateway
+    total_packets_per_second: Positive = 2_000.0
+    total_bytes_per_second: Positive = 4_194_304.0
+    # dead-letter rows for anonymous garbage (bad framing/CRC, unknown MN, wrong PW)
+    dead_letters_per_second: Positive = 10.0
+    dead_letter_burst: AtLeastOne = 100
+    flood_summary_seconds: Positive = 60.0
+    reassembly_timeout_seconds: Positive = 300.0
+
+
+class AggregatorSettings(BaseModel):
+    """Batch size, wake-up and retry intervals, and the queue lease time."""
+
+    #: station-days per transaction: live data makes small batches anyway; a backlog (history
+    #: import, late uploads) drains fastest in big ones (docs/aggregator.md, Measured)
+    batch_size: int = Field(10_000, ge=1, le=100_000)
+    poll_seconds: float = Field(5.0, gt=0, le=3600)
+    retry_seconds: float = Field(2.0, gt=0, le=600)
+    #: a claim not finished after this long (its worker died) is taken by another worker
+    lease_seconds: float = Field(300.0, ge=1, le=86_400)
+
+
+class ApiSettings(BaseModel):
+    """``ENVMON_API__*``: listener, token (inline or ``token_file``) and pool size."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8090
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    pool_size: int = Field(4, ge=1, le=64)
+    public_url: str | None = None  # what to print when behind a reverse proxy
+
+    def bearer_token(self) -> str | None:
+        """The token, from ``token_file`` when given (so it need not sit in the environment)."""
+        if self.token_file is not None:
+            text = self.token_file.read_text().strip()
+            if not text:
+                raise ValueError(f"ENVMON_API__TOKEN_FILE {self.token_file} is empty")
+            return text
+        return self.token.get_secret_value() if self.token else None
+
+    def checked_token(self) -> str | None:
+        """The token to require, or None on loopback without one; refuses an open
+        non-loopback bind."""
+        token = self.bearer_token()
+        if token is None and not is_loopback(self.host):
+            raise InsecureBinding(
+                f"ENVMON_API__HOST={self.host} is not a loopback address: set ENVMON_API__TOKEN "
+                "or ENVMON_API__TOKEN_FILE (clients send 'Authorization: Bearer <token>'), or "
+                "put the API behind a reverse proxy on 127.0.0.1 (docs/web.md)")
+        return token
+
+
+class InsecureBinding(ValueError):
+    """Listening beyond loopback without a token would publish the data to the network."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AlertsSettings(BaseModel):
+    """Where the rules are and how often the wall-clock duties run."""
+
+    #: the rules file (docs/alerts.md); unset: ``envmon run`` starts no alerts (the demo
+    #: uses alerts/pingliang-rules.toml, linked as deploy/alerts/pingliang.toml)
+    rules_file: Path | None = None
+    #: wall-clock duties (silent stations, reminders, escalation) at least this often; data
+    #: are evaluated as soon as a batch's NOTIFY arrives
+    tick_seconds: float = Field(5.0, gt=0, le=600)
+    #: feed rows (committed batches) per evaluation transaction
+    batch_limit: int = Field(500, ge=1, le=100_000)
+    retry_seconds: float = Field(2.0, gt=0, le=600)
 
 
 class Settings(BaseSettings):

@@ -6,7 +6,7 @@ import click
 from pydantic import ValidationError
 
 from envmon.clikit import load_settings, require_database, run_until_signalled, setup_logging
-from ingest.hj212.options import GatewaySettings
+from envmon.settings import GatewaySettings
 
 _DEFAULTS = GatewaySettings()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 from typing import Any
@@ -30,12 +29,6 @@ class MetricsPortInUse(RuntimeError):
     """The health/metrics port is taken (usually: ingest is already running)."""
 
 
-@functools.cache
-def process_metrics() -> IngestMetrics:
-    """The metrics of this process (one set on the default registry)."""
-    return IngestMetrics()
-
-
 def _tune_gc() -> None:
     """Readings and decoded documents form no reference cycles, but at 10 k messages/s they
     trigger the cyclic collector constantly, and each pass walks every pending reading
@@ -51,7 +44,7 @@ async def run(settings: Settings, stop: asyncio.Event, *, serve_health: bool = T
     url = settings.database_url
     if url is None:
         raise ValueError("ENVMON_DATABASE_URL is not set")
-    metrics = process_metrics()
+    metrics = IngestMetrics.of()
     metrics.export_station_series(settings.ingest.station_metrics)
     registry = StationRegistry()
     metrics.stations_registered.set_function(lambda: len(registry))

@@ -25,8 +25,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from alerts import feed as alerts_feed  # alerts: committed-batch log (alerts/feed.py)
-from envmon import storage
+from envmon import alert_feed, storage  # alert_feed: committed-batch log for the alerts engine
 from ingest.reading import Reading
 
 _STAGE_DDL = (
@@ -274,7 +273,7 @@ async def write_readings(
             )
             stats.revised += len(batch.superseded)
         if stats.inserted or stats.revised:  # alerts: the batch's keys, for rule evaluation
-            await alerts_feed.log_reading_batch(cur)  # alerts
+            await alert_feed.log_reading_batch(cur)  # alerts
         await cur.execute("TRUNCATE envmon_stage")
         if stats.inserted or stats.revised:
             await cur.execute("NOTIFY envmon_dirty")

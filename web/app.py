@@ -3,8 +3,8 @@
 Every query runs in a read-only transaction (``default_transaction_read_only``) on a small
 pool; the report endpoints return exactly what ``envmon report --format json|csv`` prints
 (aggregator/report_cli.py ``build`` + ``render``). Off loopback every ``/api`` call needs
-``Authorization: Bearer <token>`` (web/settings.py); the page, the OpenAPI document and
-``/healthz`` carry no data and stay open.
+``Authorization: Bearer <token>`` (``ApiSettings`` in envmon/settings.py); the page, the
+OpenAPI document and ``/healthz`` carry no data and stay open.
 """
 
 from __future__ import annotations

@@ -19,9 +19,8 @@ import click
 import uvicorn
 
 from envmon.clikit import load_settings, require_database, run_until_signalled, setup_logging
-from envmon.settings import Settings
+from envmon.settings import InsecureBinding, Settings
 from web.app import create_app
-from web.settings import InsecureBinding, checked_token
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def url_of(settings: Settings, sock: socket.socket) -> str:
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set (the ``envmon run`` component)."""
     assert settings.database_url is not None
-    token = checked_token(settings.api)
+    token = settings.api.checked_token()
     app = create_app(settings.database_url, token, settings.api.pool_size)
     sock = bind(settings)
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on",
@@ -98,7 +97,7 @@ def api() -> None:
     setup_logging(settings)
     require_database(settings)
     try:
-        checked_token(settings.api)
+        settings.api.checked_token()
     except (InsecureBinding, OSError) as exc:
         raise click.UsageError(str(exc)) from exc
     run_until_signalled(lambda stop: run(settings, stop))

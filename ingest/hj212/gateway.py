@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
+from envmon.metrics import Metrics
+from envmon.settings import GatewaySettings
 from ingest.errors import Rejection
 from ingest.hj212.decode import StationLookup, UnitOverrides
 from ingest.hj212.encode import encode_ack_9014
@@ -38,7 +40,6 @@ from ingest.hj212.limits import (
     anonymous,
     connection_cap,
 )
-from ingest.hj212.options import GatewaySettings
 from ingest.hj212.packet import Packet
 from ingest.hj212.reassembly import Reassembler
 from ingest.metrics import IngestMetrics
@@ -46,7 +47,7 @@ from ingest.pipeline import Origin
 from ingest.reading import Reading
 from ingest.transports import HJ212_TCP
 
-__all__ = ["Gateway", "GatewayMetrics", "GatewaySettings", "PipelineLike"]
+__all__ = ["Gateway", "GatewayMetrics", "PipelineLike"]
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +70,29 @@ class PipelineLike(Protocol):
                      on_commit: Callable[[], None] | None = None) -> None: ...
 
 
-class GatewayMetrics:
+class GatewayMetrics(Metrics):
     """Gateway-only metrics; packets received (transport ``hj212-tcp``), readings and
     rejections by reason are counted in :class:`~ingest.metrics.IngestMetrics`."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        reg = registry if registry is not None else REGISTRY
-        self.connections = Gauge("envmon_hj212_connections", "Open logger connections",
-                                 registry=reg)
-        self.connections_refused = Counter(
+        super().__init__(registry)
+        self.connections = self.gauge("envmon_hj212_connections", "Open logger connections")
+        self.connections_refused = self.counter(
             "envmon_hj212_connections_refused_total",
             "Connections refused: the cap was reached and every open connection had sent a good"
-            " packet", registry=reg)
-        self.answers = Counter("envmon_hj212_answers_total",
-                               "CN 9014 data answers written after commit", registry=reg)
-        self.closed = Counter(
+            " packet")
+        self.answers = self.counter(
+            "envmon_hj212_answers_total", "CN 9014 data answers written after commit")
+        self.closed = self.counter(
             "envmon_hj212_connections_closed_total",
             "Connections the gateway closed, by cause (idle, first_packet, packet_timeout,"
-            " garbage, evicted)", ["cause"], registry=reg)
-        self.received_bytes = Counter("envmon_hj212_received_bytes_total",
-                                      "Bytes read from logger connections", registry=reg)
-        self.suppressed = Counter(
+            " garbage, evicted)", ["cause"])
+        self.received_bytes = self.counter(
+            "envmon_hj212_received_bytes_total", "Bytes read from logger connections")
+        self.suppressed = self.counter(
             "envmon_hj212_dead_letters_suppressed_total",
             "Anonymous rejections over the dead-letter rate limit (summed into hj212_flood rows)",
-            ["reason"], registry=reg)
+            ["reason"])
 
 
 @dataclass(eq=False, slots=True)

@@ -7,7 +7,6 @@ This module composes; :mod:`ingest.hj212.gateway` knows nothing of it (no import
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
@@ -15,21 +14,14 @@ from psycopg import AsyncConnection
 
 from envmon import db
 from envmon.health import HealthServer
-from envmon.settings import Settings
+from envmon.settings import GatewaySettings, Settings
 from envmon.stations import StationRegistry, watch_registry
 from ingest.hj212.gateway import Gateway, GatewayMetrics
-from ingest.hj212.options import GatewaySettings
 from ingest.hj212.overrides import load_unit_overrides
+from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
-from ingest.service import process_metrics
 
 log = logging.getLogger(__name__)
-
-
-@functools.cache
-def process_gateway_metrics() -> GatewayMetrics:
-    """The gateway metrics of this process (one set on the default registry)."""
-    return GatewayMetrics()
 
 
 def gateway_settings(settings: Settings) -> GatewaySettings:
@@ -48,12 +40,12 @@ async def serve(settings: Settings, options: GatewaySettings, stop: asyncio.Even
     url = settings.database_url
     if url is None:
         raise ValueError("ENVMON_DATABASE_URL is not set")
-    metrics = process_metrics()
+    metrics = IngestMetrics.of()
     registry = StationRegistry()
     pipeline = Pipeline(url, metrics, batch_max_messages=settings.ingest.batch_max_messages,
                         batch_max_seconds=settings.ingest.batch_max_seconds,
                         max_pending=settings.ingest.max_inflight_messages)
-    gateway = Gateway(options, registry, pipeline, process_gateway_metrics(), metrics)
+    gateway = Gateway(options, registry, pipeline, GatewayMetrics.of(), metrics)
     async with await db.connect(url) as conn:
         await _reload(conn, registry, gateway)  # invalid overrides stop the start, loudly
     log.info("HJ 212 gateway: %d stations registered", len(registry))

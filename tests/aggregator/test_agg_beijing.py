@@ -22,7 +22,7 @@ from psycopg import AsyncConnection
 
 from aggregator import standards
 from aggregator.service import drain
-from envmon.cli import main
+from app.cli import main
 from envmon.stations import Station
 from tests.aggregator.agg_support import add_stations, daily_values, fetch
 

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from envmon.cli import main
+from app.cli import main
 from ingest.csv_import import CsvMapping, ParseStats, load_mapping, parse
 from tests.layouts import compress_database
 

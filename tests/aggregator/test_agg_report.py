@@ -14,7 +14,7 @@ from psycopg import AsyncConnection
 from aggregator import standards
 from aggregator.report import Period, PeriodKind, air_report, period_of
 from aggregator.report_cli import flatten
-from envmon.cli import main
+from app.cli import main
 from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, write_and_drain

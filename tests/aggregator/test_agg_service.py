@@ -8,14 +8,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
 from aggregator import queue, recompute, service
+from aggregator.metrics import AggregatorMetrics
 from aggregator.recompute import Claimed, run_batch
-from aggregator.settings import AggregatorSettings
 from envmon import db
-from envmon.settings import Settings
+from envmon.settings import AggregatorSettings, Settings
 from envmon.stations import Station
 from ingest.reading import Reading
 from tests.aggregator.agg_support import add_stations, day_hours, fetch, write
@@ -115,14 +115,13 @@ async def test_failing_station_day_is_kept_aside(db_conn: AsyncConnection[Any]) 
 
 async def test_drain_reports_metrics(db_conn: AsyncConnection[Any]) -> None:
     await add_stations(db_conn, [Station("agg-m1", "air", "M1")])
-    before = REGISTRY.get_sample_value("envmon_aggregator_station_days_total") or 0.0
-    lags = REGISTRY.get_sample_value("envmon_aggregator_lag_seconds_count") or 0.0
+    registry = CollectorRegistry()
     await write(db_conn, pm25_day("agg-m1", 12.0))
-    done = await service.drain(db_conn)
+    done = await service.drain(db_conn, metrics=AggregatorMetrics(registry))
     assert done >= 1
-    assert REGISTRY.get_sample_value("envmon_aggregator_station_days_total") == before + done
-    assert REGISTRY.get_sample_value("envmon_aggregator_lag_seconds_count") == lags + done
-    assert REGISTRY.get_sample_value("envmon_aggregator_backlog_station_days") == 0.0
+    assert registry.get_sample_value("envmon_aggregator_station_days_total") == done
+    assert registry.get_sample_value("envmon_aggregator_lag_seconds_count") == done
+    assert registry.get_sample_value("envmon_aggregator_backlog_station_days") == 0.0
 
 
 async def test_a_full_batch_takes_whole_days_newest_first(db_conn: AsyncConnection[Any]) -> None:

@@ -85,7 +85,7 @@ async def test_list_ack_silence_and_outbox(url: str) -> None:
 async def test_the_live_summary_shows_open_episodes(url: str) -> None:
     from rich.console import Console
 
-    from envmon.live_summary import RateMeter, render, take
+    from app.live_summary import RateMeter, render, take
 
     await kit.write(url, *kit.hourly("t-air-1", "pm25", kit.NOW - kit.HOUR, [300]))
     await kit.cycle(url, kit.engine(RULE), kit.NOW)

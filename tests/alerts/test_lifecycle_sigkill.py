@@ -31,7 +31,7 @@ async def url() -> AsyncIterator[str]:
 def _start(url: str, rules: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ENVMON_DATABASE_URL": url, "ENVMON_METRICS_PORT": "0",
            "ENVMON_ALERTS__TICK_SECONDS": "0.5", "ENVMON_TEST_HOOK_SECRET": SECRET}
-    return subprocess.Popen([sys.executable, "-m", "envmon", "alerts", "run", "--rules",
+    return subprocess.Popen([sys.executable, "-m", "app", "alerts", "run", "--rules",
                              str(rules)], env=env, cwd=kit.REPO)
 
 

@@ -27,7 +27,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from envmon.cli import COMMANDS
+from app.cli import COMMANDS
 from envmon.health import HealthServer
 from tests.conftest import free_port, start_mosquitto, stop_mosquitto
 

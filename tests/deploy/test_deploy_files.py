@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
-import aggregator.metrics  # noqa: F401 - registers the aggregator metrics on the default registry
 from aggregator import standards
+from aggregator.metrics import AggregatorMetrics
+from alerts.delivery import DeliveryMetrics
+from alerts.metrics import EngineMetrics
 from envmon import db
 from ingest.hj212.gateway import GatewayMetrics
 from ingest.metrics import IngestMetrics
@@ -30,14 +32,14 @@ METRIC = re.compile(r"\benvmon_[a-z0-9_]+")
 
 def exported_names() -> set[str]:
     reg = CollectorRegistry()
-    IngestMetrics(reg)
-    GatewayMetrics(reg)
+    for metrics in (IngestMetrics, GatewayMetrics, AggregatorMetrics, EngineMetrics,
+                    DeliveryMetrics):
+        metrics(reg)
     names: set[str] = set()
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
                 "gauge": ("",)}
-    for registry in (reg, REGISTRY):
-        for family in registry.collect():
-            names.update(family.name + sfx for sfx in suffixes.get(family.type, ("",)))
+    for family in reg.collect():
+        names.update(family.name + sfx for sfx in suffixes.get(family.type, ("",)))
     return names
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from envmon.cli import main
+from app.cli import main
 from envmon.mosquitto_acl import FORMATS
 from envmon.stations import StationRegistry
 from ingest.router import station_decoders

@@ -88,7 +88,7 @@ def test_cli_import_and_list(database_url: str, tmp_path: Path) -> None:
     env.pop("ENVMON_CONFIG", None)
 
     def envmon(*args: str) -> str:
-        return subprocess.run([sys.executable, "-m", "envmon", *args], env=env, check=True,
+        return subprocess.run([sys.executable, "-m", "app", *args], env=env, check=True,
                               capture_output=True, text=True).stdout
 
     assert "imported 3 stations" in envmon("stations", "import", str(f))
@@ -100,7 +100,7 @@ def test_cli_import_and_list(database_url: str, tmp_path: Path) -> None:
     assert "PL-AIR-01" in envmon("stations", "list")
     bad = tmp_path / "bad.toml"
     bad.write_text('[[station]]\nid="x y"\nkind="air"\nname="x"\n')
-    r = subprocess.run([sys.executable, "-m", "envmon", "stations", "import", str(bad)],
+    r = subprocess.run([sys.executable, "-m", "app", "stations", "import", str(bad)],
                        env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "station #1" in r.stderr
 

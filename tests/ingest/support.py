@@ -160,7 +160,7 @@ class IngestProcess:
         env = self.env()
         self.log_path = Path(f"/tmp/envmon-test-ingest-{self.client_id}.log")
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "envmon", "ingest"], env=env,
+            self.proc = subprocess.Popen([sys.executable, "-m", "app", "ingest"], env=env,
                                          stdout=log, stderr=log, cwd=REPO)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -76,7 +76,7 @@ def test_second_ingest_on_the_same_metrics_port_says_so(database_url: str,
     first = IngestProcess(database_url, mqtt_broker.url, next(ids)).start()
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "envmon", "ingest"], cwd=REPO, capture_output=True,
+            [sys.executable, "-m", "app", "ingest"], cwd=REPO, capture_output=True,
             text=True, timeout=60, env={**first.env(), "ENVMON_INGEST__CLIENT_ID": next(ids)})
         assert second.returncode == 1
         assert f"127.0.0.1:{first.port}" in second.stderr

@@ -136,7 +136,7 @@ def test_dead_letter_replay_after_registering(database_url: str, mqtt_broker: Br
                    " AND reason = 'unknown_station'", 10, sid) == 10
     kit.register_air(database_url, [sid])
     env = {"ENVMON_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "envmon", "dead-letter", "replay",
+    out = subprocess.run([sys.executable, "-m", "app", "dead-letter", "replay",
                           "--station", sid], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert "replayed 10, still rejected 0" in out

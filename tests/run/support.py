@@ -108,7 +108,7 @@ class RunProcess:
 
 def envmon_argv(python: str = sys.executable) -> list[str]:
     """``envmon`` through the interpreter (the console script needs an installed package)."""
-    return [python, "-c", "from envmon.cli import main; main()"]
+    return [python, "-c", "from app.cli import main; main()"]
 
 
 def postmaster_pid(pgdata: Path) -> int:

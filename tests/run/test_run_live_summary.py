@@ -12,8 +12,8 @@ import pytest
 from psycopg import AsyncConnection
 from rich.console import Console
 
+from app.live_summary import BEIJING, RateMeter, render, run, take
 from envmon import db
-from envmon.live_summary import BEIJING, RateMeter, render, run, take
 from envmon.settings import Settings, StorageSettings
 from tests.conftest import create_database, drop_database
 

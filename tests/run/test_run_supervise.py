@@ -6,8 +6,7 @@ import asyncio
 
 import pytest
 
-from envmon.health import HealthServer
-from envmon.run import (
+from app.run import (
     Component,
     ComponentUnavailable,
     components,
@@ -16,6 +15,7 @@ from envmon.run import (
     redact,
     supervise,
 )
+from envmon.health import HealthServer
 from envmon.settings import Settings
 from tests.conftest import free_port
 

@@ -13,10 +13,11 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from envmon.settings import GatewaySettings
 from envmon.stations import StationRegistry, parse_station_file, upsert_stations
 from ingest.errors import Rejection
 from ingest.hj212 import Intake, Reassembler, take_packet
-from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
+from ingest.hj212.gateway import Gateway, GatewayMetrics
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from simulators.document import BEIJING

@@ -61,7 +61,7 @@ class Command:
         log = Path(f"/tmp/envmon-system-{os.getpid()}-{self.name}-{len(self.logs)}.log")
         self.logs.append(log)
         with log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "envmon", *self.args],
+            self.proc = subprocess.Popen([sys.executable, "-m", "app", *self.args],
                                          env=env, stdout=out, stderr=out, cwd=REPO)
         return self.wait_ready() if ready else self
 
@@ -101,7 +101,7 @@ class Command:
 
 def run_once(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """``envmon ARGS`` to completion; exit code and output."""
-    done = subprocess.run([sys.executable, "-m", "envmon", *args], cwd=REPO, check=False,
+    done = subprocess.run([sys.executable, "-m", "app", *args], cwd=REPO, check=False,
                           env={**os.environ, **env}, capture_output=True, timeout=900)
     return done.returncode, done.stdout.decode() + done.stderr.decode()
 

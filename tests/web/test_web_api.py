@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from openapi_spec_validator import validate
 
 from aggregator import standards
-from envmon.cli import main
+from app.cli import main
 from envmon.stations import parse_station_file
 from simulators.demo import pingliang_file
 from simulators.document import BEIJING

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from envmon.settings import Settings
+from envmon.settings import ApiSettings, Settings
 from web.service import bind, url_of
-from web.settings import DEFAULT_PORT
+
+DEFAULT_PORT = ApiSettings().port
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from web.settings import ApiSettings, InsecureBinding, checked_token
+from envmon.settings import ApiSettings, InsecureBinding
 from web.state import Judgement, judge, learned_cadence
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -72,15 +72,15 @@ def test_token_needed_beyond_loopback(host: str, token: str | None,
     settings = ApiSettings(host=host, token=SecretStr(token) if token else None)
     if isinstance(expected, type):
         with pytest.raises(expected, match="ENVMON_API__TOKEN"):
-            checked_token(settings)
+            settings.checked_token()
     else:
-        assert checked_token(settings) == expected
+        assert settings.checked_token() == expected
 
 
 def test_token_from_file(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text("from-file\n")
-    assert checked_token(ApiSettings(host="0.0.0.0", token_file=path)) == "from-file"
+    assert ApiSettings(host="0.0.0.0", token_file=path).checked_token() == "from-file"
     path.write_text("\n")
     with pytest.raises(ValueError, match="empty"):
-        checked_token(ApiSettings(host="0.0.0.0", token_file=path))
+        ApiSettings(host="0.0.0.0", token_file=path).checked_token()

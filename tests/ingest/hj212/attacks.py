@@ -116,7 +116,7 @@ class GatewayProcess:
 
         with self.log.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "envmon", "hj212-gateway", "--host", HOST, "--port",
+                [sys.executable, "-m", "app", "hj212-gateway", "--host", HOST, "--port",
                  str(port)], env=env, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
                 preexec_fn=limit)
         self.ps = psutil.Process(self.proc.pid)

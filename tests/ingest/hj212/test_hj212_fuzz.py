@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from envmon.parameters import parameter
+from envmon.settings import GatewaySettings
 from envmon.stations import Station, StationRegistry
 from ingest.errors import Rejection
 from ingest.hj212 import (
@@ -31,7 +32,7 @@ from ingest.hj212 import (
     take_payload,
 )
 from ingest.hj212.framing import Framer
-from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
+from ingest.hj212.gateway import Gateway, GatewayMetrics
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Origin
 from ingest.reading import DATA_FLAGS, Reading

@@ -21,7 +21,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from envmon.parameters import StationKind
-from envmon.settings import IngestSettings, Settings
+from envmon.settings import GatewaySettings, IngestSettings, Settings
 from envmon.stations import Station, StationRegistry, upsert_stations
 from ingest import dead_letter
 from ingest.hj212 import (
@@ -31,7 +31,7 @@ from ingest.hj212 import (
     parse_packet,
 )
 from ingest.hj212.framing import Framer
-from ingest.hj212.gateway import Gateway, GatewayMetrics, GatewaySettings
+from ingest.hj212.gateway import Gateway, GatewayMetrics
 from ingest.hj212.overrides import load_unit_overrides
 from ingest.metrics import IngestMetrics
 from ingest.mqtt_consumer import MqttConsumer

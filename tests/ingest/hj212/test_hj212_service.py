@@ -9,10 +9,9 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from envmon.settings import Settings
+from envmon.settings import GatewaySettings, Settings
 from envmon.stations import Station, upsert_stations
 from ingest.hj212 import encode_data_packet, parse_packet
-from ingest.hj212.gateway import GatewaySettings
 from ingest.hj212.service import gateway_settings, serve
 from tests.conftest import free_port
 

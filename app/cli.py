@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "import": "ingest.import_cli:import_cmd",
     "report": "aggregator.report_cli:report",
     "simulate": "simulators.cli:simulate",
-    "run": "envmon.run:run",
+    "run": "app.run:run",
     "hj212-gateway": "ingest.hj212_cli:gateway",
     "api": "web.service:api",
     "alerts": "alerts.cli:alerts_group",

@@ -241,7 +241,7 @@ async def supervise(
 
 async def _summary(settings: Settings, stop: asyncio.Event) -> None:
     """The live table is a view: when it breaks, say so and keep the pipeline running."""
-    from envmon import live_summary
+    from app import live_summary
 
     try:
         await live_summary.run(settings, stop)

@@ -1,5 +1,0 @@
-"""``python -m envmon`` = the ``envmon`` command."""
-
-from envmon.cli import main
-
-main()

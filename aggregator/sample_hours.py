@@ -59,10 +59,12 @@ class SampleSeries:
     ) -> SampleSeries:
         """A series from its readings in any order and the stamps and flags of its
         flagged ones."""
-        order = np.argsort(stamps, kind="stable")
-        stamps = stamps[order]
-        return cls(parameter, interval, stamps, values[order],
-                   ~np.isin(stamps, flagged_stamps),
+        if len(stamps) > 1 and not (stamps[1:] > stamps[:-1]).all():  # mostly read in order
+            order = np.argsort(stamps, kind="stable")
+            stamps, values = stamps[order], values[order]
+        ok = np.ones(len(stamps), dtype=bool)
+        ok[np.searchsorted(stamps, flagged_stamps)] = False  # stamps are distinct (the key)
+        return cls(parameter, interval, stamps, values, ok,
                    tuple(zip(map(from_pg_us, flagged_stamps.tolist()), flags, strict=True)))
 
 

@@ -202,11 +202,14 @@ def grid(
         values[row, idx[inside]] = vals[inside]
         taken[row, idx[inside]] = True
     rows: dict[str, int] = {p: i for i, p in enumerate(POLLUTANTS)}
+    hour_at: dict[datetime, int] = {}  # the parameters of an hour share its start
     for h in derived:
         row_of = rows.get(h.parameter)
         if row_of is None or not h.valid or h.value is None:
             continue
-        i = (to_pg_us(h.ts) - base) // HOUR_US
+        i = hour_at.get(h.ts)
+        if i is None:
+            i = hour_at[h.ts] = (to_pg_us(h.ts) - base) // HOUR_US
         if 0 <= i < n and not taken[row_of, i]:
             values[row_of, i] = h.value
     return Grid(start, values)

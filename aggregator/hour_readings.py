@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from aggregator import standards
 from aggregator.air_grid import Grid
@@ -26,10 +26,11 @@ from aggregator.hourly import HourlyValue
 from aggregator.pg_arrays import from_pg_us, to_pg_us, use_numpy
 from aggregator.sample_hours import SampleSeries
 from aggregator.standards import POLLUTANTS
-from aggregator.timebase import DAY, HOUR_US
+from aggregator.timebase import HOUR_US
 
 Array = np.ndarray[Any, Any]
 Window = tuple[datetime, datetime]
+_US = timedelta(microseconds=1)
 
 
 @dataclass(slots=True)
@@ -82,44 +83,68 @@ async def load(
     hourly_only: bool = False,
 ) -> tuple[dict[str, HourReadings], dict[tuple[str, date], int]]:
     """Hourly readings of each station inside its windows, in one scan, as arrays; and,
-    unless ``hourly_only``, about how many minute/real-time readings each station has per
-    Beijing day there (counted per parameter, spread evenly over the days they span; they
-    are loaded by ``load_samples``, within a budget the caller sets)."""
+    unless ``hourly_only``, how many minute/real-time readings each station has per Beijing
+    day there (``sample_counts``: they are loaded by ``load_samples``, within a budget the
+    caller sets)."""
     out: dict[str, HourReadings] = defaultdict(HourReadings)
-    counts: dict[tuple[str, date], int] = {}
     valid = sorted(VALID_FLAGS)
-    hour = "r.interval = 'hour'"
+    bad = "NOT r.flag = ANY(%s::text[])"
     async with conn.cursor(binary=True) as cur:
         use_numpy(cur)
         # one hash aggregate of the whole batch: give it memory rather than spill to disk
         await cur.execute("SET LOCAL work_mem = '64MB'")
         await cur.execute(
-            "SELECT r.station_id, r.parameter, r.interval,"
-            f" array_agg(r.ts) FILTER (WHERE {hour}), array_agg(r.value) FILTER (WHERE {hour}),"
-            f" array_agg(r.ts) FILTER (WHERE {hour} AND NOT r.flag = ANY(%s::text[])),"
-            f" array_agg(r.flag) FILTER (WHERE {hour} AND NOT r.flag = ANY(%s::text[])),"
-            " count(*), min(r.ts), max(r.ts)" + WINDOW_JOIN
-            + (f" AND {hour}" if hourly_only else " AND r.interval <> 'day'")
-            + " GROUP BY 1, 2, 3",
+            "SELECT r.station_id, r.parameter, array_agg(r.ts), array_agg(r.value),"
+            f" array_agg(r.ts) FILTER (WHERE {bad}), array_agg(r.flag) FILTER (WHERE {bad})"
+            + WINDOW_JOIN + " AND r.interval = 'hour' GROUP BY 1, 2",
             (valid, valid, *window_params(wanted)),
         )
-        for sid, parameter, interval, stamps, values, bad_ts, bad_flags, n, lo, hi in (
-            await cur.fetchall()
-        ):
-            if interval != "hour":  # spread evenly over the days they span (an estimate)
-                first, last = standards.beijing_day(lo), standards.beijing_day(hi)
-                span = (last - first).days + 1
-                for k in range(span):
-                    key = (sid, first + k * DAY)
-                    counts[key] = counts.get(key, 0) + -(-n // span)
-                continue
+        for sid, parameter, stamps, values, bad_ts, bad_flags in await cur.fetchall():
             station = out[sid]
             if bad_flags:
                 values[np.isin(stamps, bad_ts)] = np.nan
                 station.flagged += [(parameter, from_pg_us(t), f)
                                     for t, f in zip(bad_ts.tolist(), bad_flags, strict=True)]
             station.series[parameter] = (stamps, values)
-    return out, counts
+    return out, {} if hourly_only else await sample_counts(conn, wanted)
+
+
+async def sample_counts(
+    conn: AsyncConnection[Any], wanted: Mapping[str, Sequence[Window]]
+) -> dict[tuple[str, date], int]:
+    """Minute/real-time readings per station and Beijing day of its windows, as the ingest
+    writer counted them when it stored them (``station_day_samples``, migration 0032): no
+    scan of the readings themselves."""
+    days = {sid: [(standards.beijing_day(lo), standards.beijing_day(hi - _US)) for lo, hi in wins]
+            for sid, wins in wanted.items()}
+    spans = [d for wins in days.values() for d in wins]
+    if not spans:
+        return {}
+    cur = await conn.execute(
+        "SELECT station_id, day, n FROM station_day_samples"
+        " WHERE station_id = ANY(%s) AND day >= %s AND day <= %s",
+        (sorted(days), min(lo for lo, _ in spans), max(hi for _, hi in spans)))
+    return {(sid, day): n for sid, day, n in await cur.fetchall()
+            if any(lo <= day <= hi for lo, hi in days[sid])}
+
+
+#: ``station_day_samples`` recounted from the readings (for readings stored around the ingest
+#: writer, e.g. generated by a benchmark straight into ``readings``)
+RECOUNT_SAMPLES = (
+    "INSERT INTO station_day_samples (station_id, day, n)"
+    " SELECT station_id, (ts AT TIME ZONE 'Asia/Shanghai')::date, count(*)"
+    " FROM readings WHERE interval IN ('min', 'rt') GROUP BY 1, 2"
+    " ON CONFLICT (station_id, day) DO UPDATE SET n = EXCLUDED.n"
+)
+
+
+#: a series' samples: timestamps, values, and the timestamps and flags of those whose flag
+#: keeps them out (parameters: the valid flags, twice)
+_SAMPLES = sql.SQL(
+    "SELECT r.station_id, r.parameter, r.interval, array_agg(r.ts), array_agg(r.value),"
+    " coalesce(array_agg(r.ts) FILTER (WHERE NOT r.flag = ANY(%s::text[])), '{}'),"
+    " coalesce(array_agg(r.flag) FILTER (WHERE NOT r.flag = ANY(%s::text[])), '{}')"
+)
 
 
 async def load_samples(
@@ -127,21 +152,31 @@ async def load_samples(
     into: dict[str, HourReadings],
 ) -> None:
     """The minute and real-time readings of each station inside its windows, one array per
-    station, parameter and interval (aggregator/sample_hours.py)."""
+    station, parameter and interval (aggregator/sample_hours.py).
+
+    Stations that share their windows (a backlog of the same days, or today's live data)
+    are read with ``station_id = ANY(...)`` and the windows as plain time bounds: per
+    sample, a hashed list lookup instead of a join with the windows (bench/aggregator_minute.py)."""
     if not wanted:
         return
     valid = sorted(VALID_FLAGS)
-    bad = "NOT r.flag = ANY(%s::text[])"
+    shared = {tuple(wins) for wins in wanted.values()}
+    if len(shared) == 1:
+        (wins,) = shared
+        query = sql.SQL("{} FROM readings r WHERE r.station_id = ANY(%s::text[])"
+                        " AND r.ts >= %s AND r.ts < %s AND ({})").format(
+            _SAMPLES, sql.SQL(" OR ").join([sql.SQL("r.ts >= %s AND r.ts < %s")] * len(wins)))
+        params: tuple[Any, ...] = (
+            valid, valid, sorted(wanted), wins[0][0], wins[-1][1],
+            *(t for win in wins for t in win))
+    else:
+        query = sql.SQL("{} {}").format(_SAMPLES, sql.SQL(WINDOW_JOIN))
+        params = (valid, valid, *window_params(wanted))
     async with conn.cursor(binary=True) as cur:
         use_numpy(cur)
         await cur.execute("SET LOCAL work_mem = '64MB'")
-        await cur.execute(
-            "SELECT r.station_id, r.parameter, r.interval, array_agg(r.ts), array_agg(r.value),"
-            f" coalesce(array_agg(r.ts) FILTER (WHERE {bad}), '{{}}'),"
-            f" coalesce(array_agg(r.flag) FILTER (WHERE {bad}), '{{}}')"
-            + WINDOW_JOIN + " AND r.interval IN ('min', 'rt') GROUP BY 1, 2, 3",
-            (valid, valid, *window_params(wanted)),
-        )
+        await cur.execute(query + sql.SQL(" AND r.interval IN ('min', 'rt') GROUP BY 1, 2, 3"),
+                          params)
         for sid, parameter, interval, stamps, values, bad_ts, bad_flags in await cur.fetchall():
             into.setdefault(sid, HourReadings()).samples.append(
                 SampleSeries.of(parameter, interval, stamps, values, bad_ts, bad_flags))
@@ -167,11 +202,14 @@ def grid(
         values[row, idx[inside]] = vals[inside]
         taken[row, idx[inside]] = True
     rows: dict[str, int] = {p: i for i, p in enumerate(POLLUTANTS)}
+    hour_at: dict[datetime, int] = {}  # the parameters of an hour share its start
     for h in derived:
         row_of = rows.get(h.parameter)
         if row_of is None or not h.valid or h.value is None:
             continue
-        i = (to_pg_us(h.ts) - base) // HOUR_US
+        i = hour_at.get(h.ts)
+        if i is None:
+            i = hour_at[h.ts] = (to_pg_us(h.ts) - base) // HOUR_US
         if 0 <= i < n and not taken[row_of, i]:
             values[row_of, i] = h.value
     return Grid(start, values)

@@ -45,7 +45,8 @@ class BatchResult:
 #: Minute/real-time readings one batch may hold (as arrays, 16 bytes each, plus the binary
 #: result while it is read; aggregator/sample_hours.py): a batch of history is thousands of
 #: station-days, and a station sending minute data has 8 640 readings a day. Days beyond the
-#: budget are given back to the queue for the next batch.
+#: budget are given back to the queue for the next batch. The counts are the ingest writer's
+#: (``station_day_samples``): known before the readings are read, so they are read once.
 MAX_SAMPLES = 12_000_000
 
 

@@ -59,10 +59,12 @@ class SampleSeries:
     ) -> SampleSeries:
         """A series from its readings in any order and the stamps and flags of its
         flagged ones."""
-        order = np.argsort(stamps, kind="stable")
-        stamps = stamps[order]
-        return cls(parameter, interval, stamps, values[order],
-                   ~np.isin(stamps, flagged_stamps),
+        if len(stamps) > 1 and not (stamps[1:] > stamps[:-1]).all():  # mostly read in order
+            order = np.argsort(stamps, kind="stable")
+            stamps, values = stamps[order], values[order]
+        ok = np.ones(len(stamps), dtype=bool)
+        ok[np.searchsorted(stamps, flagged_stamps)] = False  # stamps are distinct (the key)
+        return cls(parameter, interval, stamps, values, ok,
                    tuple(zip(map(from_pg_us, flagged_stamps.tolist()), flags, strict=True)))
 
 
@@ -135,24 +137,35 @@ def _values(
 
 def hourly_values(kind: StationKind, series: list[SampleSeries]) -> list[HourlyValue]:
     """Hourly values of one station's minute and real-time series (any hours), sorted by
-    time and parameter: what ``hourly.hourly_values`` makes of the same readings."""
-    minute_hours: dict[str, set[int]] = {}
-    for s in series:
-        if s.interval == "min" and len(s.stamps):
-            minute_hours[s.parameter] = set((s.stamps // HOUR_US * HOUR_US).tolist())
-    out: list[HourlyValue] = []
+    time and parameter: what ``hourly.hourly_values`` makes of the same readings (ordered
+    by numpy, each hour start made a datetime once for all parameters)."""
+    minute_hours = {s.parameter: s.stamps // HOUR_US * HOUR_US
+                    for s in series if s.interval == "min" and len(s.stamps)}
+    rank = {p: i for i, p in enumerate(sorted({s.parameter for s in series}))}
+    hours: list[I64] = []
+    ranks: list[I64] = []
+    rows: list[tuple[str, float | None, bool, Literal["min", "rt"], int, int]] = []
     for s in series:
         if not len(s.stamps):
             continue
         h = _hours(s)
         values, valids = _values(kind, s, h)
-        shadowed = minute_hours.get(s.parameter, set()) if s.interval == "rt" else set()
-        for hour, value, valid, n, good in zip(
-            h.hours.tolist(), values, valids, h.counts.tolist(), h.good.tolist(), strict=True
-        ):
-            if valid is None or hour in shadowed:
-                continue
-            out.append(HourlyValue(s.parameter, from_pg_us(hour), value, valid, s.interval,
-                                   n, n - good))
-    out.sort(key=lambda v: (v.ts, v.parameter))
+        keep = np.array([v is not None for v in valids], dtype=bool)
+        if s.interval == "rt" and s.parameter in minute_hours:  # minute data wins
+            keep &= ~np.isin(h.hours, minute_hours[s.parameter])
+        at = np.flatnonzero(keep)
+        hours.append(h.hours[at])
+        ranks.append(np.full(len(at), rank[s.parameter]))
+        counts, good = h.counts.tolist(), h.good.tolist()
+        rows += [(s.parameter, values[i], bool(valids[i]), s.interval, counts[i],
+                  counts[i] - good[i]) for i in at.tolist()]
+    if not rows:
+        return []
+    starts = np.concatenate(hours)
+    when = {us: from_pg_us(us) for us in np.unique(starts).tolist()}
+    stamps = starts.tolist()
+    out = []
+    for i in np.lexsort((np.concatenate(ranks), starts)).tolist():
+        parameter, value, valid, source, n, excluded = rows[i]
+        out.append(HourlyValue(parameter, when[stamps[i]], value, valid, source, n, excluded))
     return out

@@ -43,11 +43,17 @@ _INSERT_NEW = (
     " SELECT station_id, parameter, interval, ts, value, flag, source FROM envmon_stage"
     " ORDER BY station_id, parameter, interval, ts"
     " ON CONFLICT (station_id, parameter, interval, ts) DO NOTHING"
-    " RETURNING station_id, ts),"
+    " RETURNING station_id, interval, ts),"
     " dirty AS (INSERT INTO dirty_days (station_id, day)"
     "  SELECT DISTINCT station_id, (ts AT TIME ZONE 'Asia/Shanghai')::date FROM ins"
     "  ORDER BY 1, 2 ON CONFLICT (station_id, day) DO UPDATE"
-    "  SET seq = nextval('dirty_days_seq'), marked_at = now())"
+    "  SET seq = nextval('dirty_days_seq'), marked_at = now()),"
+    # minute/real-time readings per station-day: the aggregator's batch budget (migration 0032)
+    " samples AS (INSERT INTO station_day_samples (station_id, day, n)"
+    "  SELECT station_id, (ts AT TIME ZONE 'Asia/Shanghai')::date, count(*) FROM ins"
+    "  WHERE interval IN ('min', 'rt') GROUP BY 1, 2"
+    "  ORDER BY 1, 2 ON CONFLICT (station_id, day) DO UPDATE"
+    "  SET n = station_day_samples.n + EXCLUDED.n)"
     " SELECT count(*) FROM ins"
 )
 

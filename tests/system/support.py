@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from aggregator import hour_readings
 from envmon import db, storage
 from tests.conftest import REPO, free_port
 from tests.ingest.support import local_http, local_metric
@@ -140,8 +141,8 @@ def row_store_readings(url: str, stations: list[str], before: datetime) -> int:
 
 async def fresh_copy(source_url: str, url: str, stations: list[str]) -> None:
     """Fill ``url``, a new database migrated with the layout of ``source_url``, with the
-    stations and all their readings (the readings' days marked dirty as the ingest writer
-    marks them) and no indicator at all."""
+    stations and all their readings (the readings' days marked dirty and their
+    minute/real-time readings counted, as the ingest writer does) and no indicator at all."""
     columns = "station_id, parameter, interval, ts, value, flag, source, received_at"
     with psycopg.connect(source_url) as src, psycopg.connect(url) as dst:
         station_cols = ", ".join(r[0] for r in src.execute(
@@ -165,6 +166,7 @@ async def fresh_copy(source_url: str, url: str, stations: list[str]) -> None:
                     into.write(block)
         dst.execute("INSERT INTO dirty_days (station_id, day) SELECT DISTINCT station_id,"
                     " (ts AT TIME ZONE 'Asia/Shanghai')::date FROM readings")
+        dst.execute(hour_readings.RECOUNT_SAMPLES)  # and their sample counts, as it keeps them
 
 
 def snapshot(url: str, table: str, scope: list[str]) -> list[tuple[Any, ...]]:

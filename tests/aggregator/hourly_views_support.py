@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, LiteralString, cast
+from typing import Any
 
 from psycopg import AsyncConnection
 
 from envmon import storage
 
-MIGRATION = Path(__file__).resolve().parents[2] / "envmon/migrations/0021_aggregator_compact_hours.sql"
+MIGRATION = (Path(__file__).resolve().parents[2]
+             / "envmon/migrations/0021_aggregator_compact_hours.sql")
 VIEWS = ("hourly_values", "noise_station_hourly", "air_station_hourly", "air_region_hourly")
 
 
@@ -32,7 +33,8 @@ def before_sql() -> dict[str, str]:
 async def create_before_views(conn: AsyncConnection[Any]) -> None:
     """``before_<view>`` for every view of :data:`VIEWS`, for this session only."""
     for name, select in before_sql().items():
-        await conn.execute(cast(LiteralString, f"CREATE OR REPLACE TEMP VIEW before_{name} AS {select}"))
+        create = f"CREATE OR REPLACE TEMP VIEW before_{name} AS {select}"
+        await conn.execute(create)
 
 
 # A city of air stations (odd: hourly readings; even: minute readings rolled up, some hours
@@ -132,7 +134,7 @@ async def fill_city(conn: AsyncConnection[Any], prefix: str, air: int, noise: in
             conn, [first + timedelta(days=d) for d in range(days + 1)])
     params = {"p": prefix, "air": air, "noise": noise, "start": start, "days": days}
     for statement in FILL.split(";\n\n"):
-        await conn.execute(cast(LiteralString, statement), params)
+        await conn.execute(statement, params)
     await conn.commit()
     for table in ("readings", "hourly_rollup", "air_station_hours", "air_region_hours",
                   "stations"):

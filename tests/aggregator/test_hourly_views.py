@@ -35,7 +35,8 @@ READS: list[tuple[LiteralString, LiteralString]] = [
 
 async def rows(conn: AsyncConnection[Any], view: LiteralString,
                where: LiteralString) -> list[tuple[Any, ...]]:
-    cur = await conn.execute("SELECT * FROM " + view + " WHERE " + where + " ORDER BY 1, 2, 3")
+    cur = await conn.execute(
+        "SELECT * FROM " + view + " WHERE " + where + " ORDER BY 1, 2, 3")  # noqa: S608
     return await cur.fetchall()
 
 
@@ -63,5 +64,9 @@ async def test_views_equal_their_0021_definitions(db_conn: AsyncConnection[Any],
         " FROM hourly_values WHERE station_id LIKE 'hvw%'")
     overriding, rolled_up, invalid = await cur.fetchone() or (0, 0, 0)
     assert overriding > 0 and rolled_up > 0 and invalid > 0
+    cur = await db_conn.execute(  # a flagged hourly reading hides a valid rollup of its hour
+        "SELECT count(*) FROM readings r JOIN hourly_rollup u USING (station_id, parameter, ts)"
+        " WHERE r.station_id LIKE 'hvwa%' AND r.interval = 'hour' AND r.flag <> 'N' AND u.valid")
+    assert (await cur.fetchone() or (0,))[0] > 0
     if db_layout == "timescale":
         assert await layouts.compressed_chunks(db_conn) > 0

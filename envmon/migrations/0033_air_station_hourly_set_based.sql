@@ -1,14 +1,15 @@
 -- air_station_hourly without a lookup into hourly_values per hour (docs/capacity.md, "Hourly
--- views"). The 0021 view fetched each hour's concentrations with a correlated subquery on
+-- AQI view"). The 0021 view fetched each hour's concentrations with a correlated subquery on
 -- hourly_values: per hour one probe of readings plus, for each rolled-up parameter, the
 -- NOT EXISTS probe of readings that hides rollups behind reported hours. On TimescaleDB each
 -- probe pays run-time chunk exclusion: a city's month took 5-9 s there, 1-3 s on plain.
 -- Now the hours (g) are joined to the hourly readings and the rollup in one join and grouped
--- per hour; the planner hash- or merge-joins a whole range with one scan of each, and still
--- probes per hour (by primary key, without the NOT EXISTS) when a query asks for a few
--- hours: filters on station_id and ts reach the join as before. The report's packed numbers
--- are read from air_station_hours by its key after the grouping, so the join and the
--- grouping carry a few scalars instead of the day's arrays.
+-- per hour; the planner hash- or merge-joins a whole range with one scan of each, or probes
+-- per hour (by primary key, without the NOT EXISTS) where it expects few hours (one station's
+-- day). Filters on station_id and ts reach the join as before, but a range on the computed ts
+-- cannot be estimated: a few hours of many stations are read with a scan too (numbers in
+-- docs/capacity.md). The report's packed numbers are read from air_station_hours by its key
+-- after the grouping, so the join and the grouping carry a few scalars, not the day's arrays.
 -- hourly_values' rule, inlined: a station's hourly reading wins over the rollup of the same
 -- hour (valid only with flag N); otherwise the rollup counts when valid. Same rows as the
 -- 0021 text on both layouts (tests/aggregator/test_hourly_views.py).

@@ -1,5 +1,5 @@
 """The hourly views as migration 0021 defined them, as temporary views ``before_<name>``: the
-oracle that the set-based definitions of migration 0033 must agree with row for row (and the
+oracle that the definitions of migration 0033 must agree with row for row (and the
 baseline of bench/hourly_views.py). The SQL is read from the migration file itself, so the
 oracle is the text that ran in production, not a copy of it."""
 

@@ -18,8 +18,11 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from aggregator import periods, standards, water
-from aggregator.timebase import DAY
+from aggregator import standards
+from aggregator.compute import periods, water
+from aggregator.compute.beijing_time import DAY, next_month, period_end
+from aggregator.compute.station_day import Row
+from aggregator.store import batch_inputs
 
 PeriodKind = Literal["day", "month", "quarter", "year", "ytd"]
 
@@ -50,7 +53,7 @@ def period_of(kind: PeriodKind, value: str, today: date | None = None) -> Period
         return Period(kind, day, day + DAY)
     if kind == "month":
         y, m = (int(x) for x in value.split("-"))
-        return Period(kind, date(y, m, 1), date(y + m // 12, m % 12 + 1, 1))
+        return Period(kind, date(y, m, 1), next_month(date(y, m, 1)))
     if kind == "quarter":
         year_text, quarter = value.upper().split("-Q")
         year, first = int(year_text), 3 * (int(quarter) - 1) + 1
@@ -59,7 +62,8 @@ def period_of(kind: PeriodKind, value: str, today: date | None = None) -> Period
         end = date(year + 1, 1, 1) if first == 10 else date(year, first + 3, 1)
         return Period(kind, date(year, first, 1), end)
     if kind == "year":
-        return Period(kind, date(int(value), 1, 1), date(int(value) + 1, 1, 1))
+        start = date(int(value), 1, 1)
+        return Period(kind, start, period_end("year", start))
     last = date.fromisoformat(value) if value else (today or date.today())
     return Period(kind, date(last.year, 1, 1), last + DAY)
 
@@ -71,7 +75,7 @@ def _remaining_days(period: Period) -> int:
     return (date(period.start.year, 12, 31) - (period.end - DAY)).days
 
 
-def air_figures(scope: str, rows: Sequence[periods.Row], period: Period) -> dict[str, Any]:
+def air_figures(scope: str, rows: Sequence[Row], period: Period) -> dict[str, Any]:
     """One report line for a station or region from its daily rows in the period."""
     counts = periods.day_counts(rows)
     year = period.start.year
@@ -109,10 +113,10 @@ async def air_report(
 ) -> list[dict[str, Any]]:
     out = []
     for city, county in regions:
-        rows = await periods.load_region_days(conn, city, county, period.start, period.end)
+        rows = await batch_inputs.region_days(conn, city, county, period.start, period.end)
         out.append(air_figures(f"{city}/{county}" if county else city, rows, period))
     for sid in stations:
-        rows = await periods.load_station_days(conn, sid, period.start, period.end)
+        rows = await batch_inputs.station_days(conn, sid, period.start, period.end)
         out.append(air_figures(sid, rows, period))
     return out
 

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aggregator.flags import is_valid_flag
+from aggregator.compute.flags import is_valid_flag
 from aggregator.standards import NOISE, air_target_status, zone_limits
 from aggregator.standards import water as water_standard
 from alerts import rules as r

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg import AsyncConnection, sql
 
-from aggregator.pg_arrays import (
+from aggregator.store.wire_format import (
     COPY_SIGNATURE,
     COPY_TRAILER,
     date_field,

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator import hourly, sample_hours
-from aggregator.flags import EXCLUDED_FLAGS, VALID_FLAGS
-from aggregator.hourly import Sample
-from aggregator.pg_arrays import to_pg_us
+from aggregator import sample_hours
+from aggregator.compute import hourly_values as hourly
+from aggregator.compute.beijing_time import to_pg_us
+from aggregator.compute.flags import EXCLUDED_FLAGS, VALID_FLAGS
+from aggregator.compute.hourly_values import Sample
 from aggregator.sample_hours import SampleSeries
 from envmon.parameters import StationKind
 from ingest.reading import Interval

@@ -30,7 +30,7 @@ from statistics import fmean
 from typing import Literal, cast
 
 from aggregator import standards
-from aggregator.flags import is_valid_flag
+from aggregator.compute.flags import is_valid_flag
 from envmon.parameters import StationKind
 from ingest.reading import Interval
 

@@ -1,11 +1,12 @@
 """One unit of aggregator work: lease dirty station-days, recompute them, then the regions
 and period figures that depend on them, in one transaction that ends by removing the marks.
 
-A batch goes down the layers and back once: claim (store/queue.py) → load its stations'
-readings (``load``) → compute the station rows (compute/station_day.py) → take the region-day
-locks and load the regions' other stations (store/locks.py, store/batch_inputs.py) → compute
-the region rows (compute/region_day.py) → write all rows (store/batch_writes.py) → finish.
-Period figures are another load → compute → write step (``recompute_periods``).
+A batch goes down the layers and back once: claim (store/queue.py) → load its stations and
+their readings (``load``) → compute the station rows (compute/station_day.py) → take the
+region-day locks and load the regions' other stations (store/locks.py, store/stations.py,
+store/stored_indicators.py) → compute the region rows (compute/region_day.py) → write all
+rows (store/batch_writes.py) → finish. Period figures are another load → compute → write
+step (``recompute_periods``).
 
 A station-day that fails for a reason retrying cannot fix (bad station configuration, a bug)
 does not block the queue: the failing ones are isolated by bisection (each half in a
@@ -33,7 +34,7 @@ from psycopg import AsyncConnection
 from aggregator import hour_readings
 from aggregator.compute import periods, region_day, station_day
 from aggregator.compute.beijing_time import DAY, period_end
-from aggregator.store import batch_inputs, batch_writes, locks, queue
+from aggregator.store import batch_writes, locks, queue, stations, stored_indicators
 from aggregator.store.indicator_rows import SyncStats
 from envmon import alert_feed, db  # alert_feed: recomputed station-days for the alerts engine
 
@@ -89,7 +90,7 @@ async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) ->
     dirty: dict[str, list[date]] = defaultdict(list)
     for item in claimed:
         dirty[item.station_id].append(item.day)
-    infos = await batch_inputs.load_station_info(conn, dirty)
+    infos = await stations.load_station_info(conn, dirty)
     for sid in sorted(set(dirty) - set(infos)):
         log.warning("dirty days of unknown station %s dropped", sid)
         del dirty[sid]
@@ -130,19 +131,19 @@ async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncSt
         await locks.lock(conn, (f"air-period:{region.label}:{p}:{s}" for p, s in keys))
         rows = []
         for period, start in sorted(keys):
-            daily = await batch_inputs.region_days(
+            daily = await stored_indicators.region_days(
                 conn, region.city, region.county, start, period_end(period, start))
             rows.append(periods.region_period(
                 {"city": region.city, "county": region.county, "period": period,
                  "period_start": start}, daily))
         stats.add(await batch_writes.region_periods(conn, region, keys, rows, now))
     months = await queue.take_water_months(conn)
-    infos = await batch_inputs.load_station_info(conn, months)
+    infos = await stations.load_station_info(conn, months)
     for sid, wanted in sorted(months.items()):
         info = infos.get(sid)
         if info is None or info.kind != "water":
             continue
-        by_month = await batch_inputs.water_daily_means(conn, sid, wanted)
+        by_month = await stored_indicators.water_daily_means(conn, sid, wanted)
         rows = [periods.water_month(info, {"station_id": sid, "month": m}, days)
                 for m, days in sorted(by_month.items())]
         stats.add(await batch_writes.water_months(conn, sid, wanted, rows, now))
@@ -171,10 +172,10 @@ async def _station_and_regions(
     regions = None
     if days:
         await locks.lock(conn, region_day.lock_keys(days))
-        members = await batch_inputs.region_members(conn, days)
-        stored = await batch_inputs.stored_hours(
+        members = await stations.region_members(conn, days)
+        stored = await stored_indicators.stored_hours(
             conn, region_day.missing_grids(days, members, station.grids))
-        daily = await batch_inputs.daily_means(
+        daily = await stored_indicators.daily_means(
             conn, sorted({s for ss in members.values() for s in ss}),
             *region_day.first_and_last(days))
         region_day.own_daily(daily, station, dirty)

@@ -9,7 +9,7 @@ stations' valid hourly values (reference/air.md §7.4). The AQI is then computed
 region's concentrations, never averaged from station AQIs.
 
 These dict-based functions are the reference the aggregator's vectorised path
-(``aggregator.air_grid``, which the worker runs) is tested against field by field.
+(compute/air_arrays.py, which the worker runs) is tested against field by field.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A region's hourly series is the mean of its stations' valid hourly values, its d
 SO2/NO2/CO/PM values the mean of its stations' valid daily values (HJ 663 表A.1,
 compute/air_arrays.py). The batch's own stations come from this batch's computation
 (``station_day.StationResults``); the other stations of the regions (the peers) from what is
-stored, read by aggregator/store/batch_inputs.py after the region-day locks are taken
+stored, read by aggregator/store/stored_indicators.py after the region-day locks are taken
 (aggregator/store/locks.py explains why).
 """
 

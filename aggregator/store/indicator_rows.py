@@ -14,7 +14,7 @@ writer sees them: key, compared value columns, and when the period of a row ends
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
@@ -49,11 +49,8 @@ class SyncStats:
     revised: int = 0
 
     def add(self, other: SyncStats) -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.deleted += other.deleted
-        self.unchanged += other.unchanged
-        self.revised += other.revised
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def _plain(value: Any) -> Any:

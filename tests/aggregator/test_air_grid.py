@@ -1,4 +1,5 @@
-"""aggregator.air_grid equals the reference functions (aggregator.air + standards) bit for bit.
+"""aggregator.compute.air_arrays equals the reference functions (compute.air_reference +
+standards) bit for bit.
 
 Every comparison is field by field through ``ReportView``: rules, presence, AQI, the IAQI dict,
 the primary tuple (indicator order), completeness, and the concentrations (floats with ``==``,
@@ -97,7 +98,7 @@ def assert_daily_equal(grid: ag.Grid) -> None:
 
 def assert_region_equal(grids: Sequence[ag.Grid]) -> None:
     """``region_grid``/``region_daily`` == ``air_reference.region_series``/``region_day``
-    (HJ 663 表A.1), plus the station count per hour (regions._n_stations)."""
+    (HJ 663 表A.1), plus the station count per hour (``region_grid``'s second result)."""
     stations = [ag.series_from_grid(g) for g in grids]
     ref_series = air_reference.region_series(stations)
     region, n_stations = ag.region_grid(grids)

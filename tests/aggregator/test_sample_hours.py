@@ -1,6 +1,7 @@
 """Hourly values from minute and real-time readings on arrays (aggregator/sample_hours.py)
-equal the per-sample reference (aggregator/hourly.py) value for value: GB 3095 表4 45-minute
-rule, HJ 212 表8 flags, fsum means for air, the reference's arithmetic for water and noise."""
+equal the per-sample reference (aggregator/compute/hourly_values.py) value for value: GB 3095
+表4 45-minute rule, HJ 212 表8 flags, fsum means for air, the reference's arithmetic for water
+and noise."""
 
 from __future__ import annotations
 

@@ -1,13 +1,11 @@
-"""What a batch reads besides its stations' readings (aggregator/hour_readings.py): the
-stations, the regions' other stations and their stored hours and daily means (read after the
-region-day locks, aggregator/store/locks.py), and the stored daily rows period figures and
-reports are computed from.
-"""
+"""Stored indicator values the aggregator computes from: the regions' other stations' hours
+and daily means (read after the region-day locks, aggregator/store/locks.py), and the daily
+rows period figures and reports are computed from."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -17,41 +15,11 @@ from psycopg.rows import dict_row
 from aggregator import hour_readings
 from aggregator.compute.air_reference import DAILY_COLUMNS, DAILY_MEANS
 from aggregator.compute.hourly_values import HourlyValue
-from aggregator.compute.region_day import DailyMeans, Region, StoredHours, regions_of
-from aggregator.compute.station_day import Row, StationInfo
+from aggregator.compute.region_day import DailyMeans, Region, StoredHours
+from aggregator.compute.station_day import Row
 from aggregator.standards import POLLUTANTS
 
 _DAILY = ", ".join(DAILY_COLUMNS)
-
-
-async def load_station_info(
-    conn: AsyncConnection[Any], ids: Iterable[str]
-) -> dict[str, StationInfo]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT station_id, kind, city, county, water_target_class, water_body, noise_zone"
-            " FROM stations WHERE station_id = ANY(%s)",
-            (sorted(set(ids)),),
-        )
-        return {r["station_id"]: StationInfo(**r) for r in await cur.fetchall()}
-
-
-async def region_members(
-    conn: AsyncConnection[Any], regions: Iterable[Region]
-) -> dict[Region, list[str]]:
-    """The air stations of each region (one query)."""
-    wanted = set(regions)
-    cur = await conn.execute(
-        "SELECT station_id, city, county FROM stations WHERE kind = 'air' AND city = ANY(%s)"
-        " ORDER BY station_id",
-        (sorted({r.city for r in wanted}),),
-    )
-    out: dict[Region, list[str]] = {r: [] for r in wanted}
-    for sid, city, county in await cur.fetchall():
-        for region in regions_of(city, county):
-            if region in wanted:
-                out[region].append(sid)
-    return out
 
 
 async def stored_hours(
@@ -133,3 +101,26 @@ async def water_daily_means(
         for month, means in await cur.fetchall():
             by_month[month].append(means)
     return dict(by_month)
+
+
+async def water_days(
+    conn: AsyncConnection[Any], station_id: str, start: date, end: date
+) -> list[dict[str, float | None]]:
+    """The stored daily means of a water section for start <= day < end."""
+    cur = await conn.execute(
+        "SELECT means FROM water_station_daily WHERE station_id = %s"
+        " AND day >= %s AND day < %s", (station_id, start, end),
+    )
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def noise_days(
+    conn: AsyncConnection[Any], station_ids: Sequence[str], start: date, end: date
+) -> list[tuple[Any, ...]]:
+    """(zone, day_ok, night_ok, night_lmax_ok) of the noise points' days, start <= day < end."""
+    cur = await conn.execute(
+        "SELECT zone, day_ok, night_ok, night_lmax_ok FROM noise_station_daily"
+        " WHERE station_id = ANY(%s) AND day >= %s AND day < %s",
+        (list(station_ids), start, end),
+    )
+    return await cur.fetchall()

@@ -22,7 +22,9 @@ from datetime import date, datetime
 from aggregator import standards
 
 Series = dict[datetime, float | None]
-DAILY_MEANS = ("so2", "no2", "co", "pm10", "pm25")
+#: the pollutants whose daily value is their 24-h mean (O3's are its MDA8 and daily max 1-h)
+DAILY_MEANS = tuple(p for p in standards.POLLUTANTS if p != "o3")
+#: the concentrations of a daily report, as the air_*_daily tables store them
 DAILY_COLUMNS = (*DAILY_MEANS, "o3_8h", "o3_1h")
 
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 from aggregator import standards
 from aggregator.compute import water
-from aggregator.compute.air_reference import DAILY_COLUMNS
+from aggregator.compute.air_reference import DAILY_COLUMNS, DAILY_MEANS
 from aggregator.compute.beijing_time import PeriodName
-from aggregator.compute.station_day import Row
 
 #: the daily column holding each pollutant's daily value for the annual statistics
-ANNUAL_COLUMNS: Mapping[standards.Pollutant, str] = {
-    "so2": "so2", "no2": "no2", "co": "co", "pm10": "pm10", "pm25": "pm25", "o3": "o3_8h",
-}
+ANNUAL_COLUMNS: Mapping[standards.Pollutant, str] = {**{p: p for p in DAILY_MEANS}, "o3": "o3_8h"}
 
 
 @lru_cache(maxsize=200_000)
@@ -30,15 +28,15 @@ def _daily_report(day: date, values: tuple[float | None, ...]) -> standards.AqiR
     return standards.daily_aqi(dict(zip(DAILY_COLUMNS, values, strict=True)), day=day)
 
 
-def reports(rows: Sequence[Row]) -> list[standards.AqiReport]:
+def reports(rows: Sequence[dict[str, Any]]) -> list[standards.AqiReport]:
     return [_daily_report(r["day"], tuple(r[c] for c in DAILY_COLUMNS)) for r in rows]
 
 
-def day_counts(rows: Sequence[Row]) -> standards.DayCounts:
+def day_counts(rows: Sequence[dict[str, Any]]) -> standards.DayCounts:
     return standards.day_counts(reports(rows))
 
 
-def annual(rows: Sequence[Row], year: int) -> list[standards.AnnualStatistic]:
+def annual(rows: Sequence[dict[str, Any]], year: int) -> list[standards.AnnualStatistic]:
     """HJ 663 annual statistics of each pollutant from the year's daily values."""
     out: list[standards.AnnualStatistic] = []
     for pollutant, column in ANNUAL_COLUMNS.items():
@@ -55,7 +53,7 @@ def period_keys(days: Iterable[date]) -> set[tuple[PeriodName, date]]:
     return out
 
 
-def region_period(key: Row, daily: Sequence[Row]) -> Row:
+def region_period(key: dict[str, Any], daily: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """An air_region_period row (``key``: city, county, period, period_start) from the
     region's daily rows of the period."""
     counts = day_counts(daily)
@@ -64,7 +62,9 @@ def region_period(key: Row, daily: Sequence[Row]) -> Row:
             "good_ratio": counts.good_ratio}
 
 
-def water_month(section: water.Section, key: Row, days: Sequence[water.Means]) -> Row:
+def water_month(
+    section: water.Section, key: dict[str, Any], days: Sequence[water.Means]
+) -> dict[str, Any]:
     """A water_station_monthly row (``key``: station_id, month) from the daily means of the
     month: the period mean of each parameter, graded."""
     return {**key, **water.grade(section, water.period_means(days)), "n_days": len(days)}

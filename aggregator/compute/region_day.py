@@ -75,13 +75,13 @@ def span(days: set[date]) -> tuple[datetime, datetime]:
     return day_start(min(days) - DAY), day_start(max(days) + 2 * DAY)
 
 
-def _known(grids: Sequence[Grid], lo: datetime, hi: datetime) -> Grid | None:
-    """[lo, hi) of the first grid that covers it."""
+def _covering(grids: Sequence[Grid], lo: datetime, hi: datetime) -> tuple[Grid, int] | None:
+    """The first grid that covers [lo, hi), and the offset of ``lo`` in its hours."""
     n_hours = (hi - lo) // HOUR
     for g in grids:
         offset = (lo - g.start) // HOUR
         if offset >= 0 and offset + n_hours <= g.values.shape[1]:
-            return Grid(lo, g.values[:, offset : offset + n_hours])
+            return g, offset
     return None
 
 
@@ -94,7 +94,7 @@ def missing_grids(
     out = {}
     for region, ds in days.items():
         lo, hi = span(ds)
-        missing = [s for s in members[region] if _known(known.get(s, ()), lo, hi) is None]
+        missing = [s for s in members[region] if _covering(known.get(s, ()), lo, hi) is None]
         if missing:
             out[region] = (lo, hi, missing)
     return out
@@ -175,12 +175,14 @@ def _grids(
     covers the range, else from the stored hourly readings and rollup, where the rollup of
     the batch's own dirty days is this batch's."""
     out, missing = [], []
+    n_hours = (hi - lo) // HOUR
     for sid in stations:
-        got = _known(station.grids.get(sid, ()), lo, hi)
+        got = _covering(station.grids.get(sid, ()), lo, hi)
         if got is None:
             missing.append(sid)
         else:
-            out.append(got)
+            g, offset = got
+            out.append(Grid(lo, g.values[:, offset : offset + n_hours]))
     if not missing:
         return out
     assert stored is not None, "stored hours of the stations this batch did not compute"

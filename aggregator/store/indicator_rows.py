@@ -25,9 +25,8 @@ from psycopg.types.json import Jsonb
 
 from aggregator.compute.air_reference import DAILY_COLUMNS
 from aggregator.compute.beijing_time import HOUR, day_end, day_start, next_month, period_end
+from aggregator.compute.station_day import Row
 from aggregator.store.wire_format import copy_upsert
-
-Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ followed, tested and benchmarked without PostgreSQL."""
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,21 @@ def test_imports_sees_a_database_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from aggregator import store\nfrom psycopg import sql\n")
     assert {"aggregator.store", "psycopg"} <= imports(bad)
+
+
+_LOADED = ("import json, sys, {module}; print(json.dumps(sorted(m for m in sys.modules"
+           " if m.split('.')[0] == 'psycopg' or m.startswith('aggregator.store')"
+           " or m in {transitional!r})))")
+
+
+@pytest.mark.parametrize("path", sorted(COMPUTE.glob("*.py")), ids=lambda p: p.name)
+def test_compute_loads_no_database_driver(path: Path) -> None:
+    """Importing a compute module loads neither psycopg nor the store, unless through the
+    transitional modules above."""
+    module = "aggregator.compute" + ("" if path.stem == "__init__" else f".{path.stem}")
+    got = subprocess.run(
+        [sys.executable, "-c", _LOADED.format(module=module, transitional=TRANSITIONAL)],
+        capture_output=True, text=True, check=True, cwd=COMPUTE.parents[1],
+    )
+    loaded = set(json.loads(got.stdout))
+    assert not loaded or loaded & set(TRANSITIONAL), loaded

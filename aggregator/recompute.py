@@ -12,7 +12,8 @@ A station-day that fails for a reason retrying cannot fix (bad station configura
 does not block the queue: the failing ones are isolated by bisection (each half in a
 savepoint: a few attempts for a batch of thousands, not one per station-day) and go to
 ``failed_days`` with their error. Every attempt of a batch writes with the same ``now``, so a
-value an earlier attempt wrote is not taken for a published one (``revisions.published``).
+value an earlier attempt wrote is not taken for a published one
+(``store.indicator_rows.published``).
 
 Period figures (air region months and years, water section months) are computed last, after
 the batch's own marks are gone, and only for periods none of whose days is still queued

@@ -1,4 +1,5 @@
-"""Hourly values from stored readings: the input of every indicator.
+"""Hourly values from stored readings, sample by sample: the input of every indicator, and
+the reference aggregator/sample_hours.py (the array path the worker runs) is tested against.
 
 Per station, parameter and hour (keyed by the hour's UTC start, like readings):
 

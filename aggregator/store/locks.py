@@ -3,9 +3,11 @@
 A region-day is recomputed by whichever aggregator changed one of its stations' days. Two
 aggregators that touch stations of the same region serialise on a transaction-level advisory
 lock per region-day (taken in sorted order, in one statement, so they cannot deadlock); the
-region inputs are read only once the locks are held, so under READ COMMITTED the second one
-reads the first one's committed station values, and the last writer always writes a region
-value computed from all current station values. Period figures lock their (region, period)
+regions' other stations are read only once the locks are held, so under READ COMMITTED the
+second one reads the first one's committed station values, and the last writer always writes
+a region value computed from all current station values. A batch takes its locks after
+computing its station rows and writes its station and region rows while it holds them
+(aggregator/recompute.py). Period figures lock their (region, period)
 keys the same way.
 """
 

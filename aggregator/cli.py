@@ -7,7 +7,8 @@ import signal
 
 import click
 
-from aggregator import queue, service
+from aggregator import service
+from aggregator.store import queue
 from envmon import db
 from envmon.clikit import load_settings, require_database, run_async, setup_logging
 from envmon.health import HealthServer

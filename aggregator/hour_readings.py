@@ -20,13 +20,13 @@ import numpy as np
 from psycopg import AsyncConnection, sql
 
 from aggregator import standards
-from aggregator.air_grid import Grid
-from aggregator.flags import VALID_FLAGS
-from aggregator.hourly import HourlyValue
-from aggregator.pg_arrays import from_pg_us, to_pg_us, use_numpy
+from aggregator.compute.air_arrays import Grid
+from aggregator.compute.beijing_time import HOUR_US, from_pg_us, to_pg_us
+from aggregator.compute.flags import VALID_FLAGS
+from aggregator.compute.hourly_values import HourlyValue
 from aggregator.sample_hours import SampleSeries
 from aggregator.standards import POLLUTANTS
-from aggregator.timebase import HOUR_US
+from aggregator.store.wire_format import use_numpy
 
 Array = np.ndarray[Any, Any]
 Window = tuple[datetime, datetime]

@@ -1,11 +1,19 @@
 """One unit of aggregator work: lease dirty station-days, recompute them, then the regions
 and period figures that depend on them, in one transaction that ends by removing the marks.
 
+A batch goes down the layers and back once: claim (store/queue.py) → load its stations and
+their readings (``load``) → compute the station rows (compute/station_day.py) → take the
+region-day locks and load the regions' other stations (store/locks.py, store/stations.py,
+store/stored_indicators.py) → compute the region rows (compute/region_day.py) → write all
+rows (store/batch_writes.py) → finish. Period figures are another load → compute → write
+step (``recompute_periods``).
+
 A station-day that fails for a reason retrying cannot fix (bad station configuration, a bug)
 does not block the queue: the failing ones are isolated by bisection (each half in a
 savepoint: a few attempts for a batch of thousands, not one per station-day) and go to
 ``failed_days`` with their error. Every attempt of a batch writes with the same ``now``, so a
-value an earlier attempt wrote is not taken for a published one (``revisions.published``).
+value an earlier attempt wrote is not taken for a published one
+(``store.indicator_rows.published``).
 
 Period figures (air region months and years, water section months) are computed last, after
 the batch's own marks are gone, and only for periods none of whose days is still queued
@@ -24,10 +32,11 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aggregator import hour_readings, queue, regions, station_days
-from aggregator.air_grid import Grid
-from aggregator.revisions import SyncStats
-from aggregator.timebase import DAY
+from aggregator import hour_readings
+from aggregator.compute import periods, region_day, station_day
+from aggregator.compute.beijing_time import DAY, period_end
+from aggregator.store import batch_writes, locks, queue, stations, stored_indicators
+from aggregator.store.indicator_rows import SyncStats
 from envmon import alert_feed, db  # alert_feed: recomputed station-days for the alerts engine
 
 log = logging.getLogger(__name__)
@@ -56,7 +65,7 @@ class Loaded:
     claimed days left for a later batch (their minute data did not fit ``MAX_SAMPLES``)."""
 
     dirty: dict[str, list[date]]
-    infos: dict[str, station_days.StationInfo]
+    infos: dict[str, station_day.StationInfo]
     windows: dict[str, list[tuple[datetime, datetime]]]
     readings: dict[str, hour_readings.HourReadings]
     deferred: set[tuple[str, date]] = field(default_factory=set)
@@ -82,11 +91,11 @@ async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) ->
     dirty: dict[str, list[date]] = defaultdict(list)
     for item in claimed:
         dirty[item.station_id].append(item.day)
-    infos = await station_days.load_station_info(conn, dirty)
+    infos = await stations.load_station_info(conn, dirty)
     for sid in sorted(set(dirty) - set(infos)):
         log.warning("dirty days of unknown station %s dropped", sid)
         del dirty[sid]
-    windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
+    windows = {sid: station_day.windows(days) for sid, days in dirty.items()}
     if not windows:
         return Loaded(dirty, infos, windows, {})
     readings, counts = await hour_readings.load(conn, windows)
@@ -94,7 +103,7 @@ async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) ->
     if deferred:
         dirty = {sid: kept for sid, days in dirty.items()
                  if (kept := [d for d in days if (sid, d) not in deferred])}
-        windows = {sid: station_days.windows(days) for sid, days in dirty.items()}
+        windows = {sid: station_day.windows(days) for sid, days in dirty.items()}
     with_samples = {sid for sid, _ in counts}
     await hour_readings.load_samples(
         conn, {sid: w for sid, w in windows.items() if sid in with_samples}, readings)
@@ -116,9 +125,29 @@ async def recompute(
 
 async def recompute_periods(conn: AsyncConnection[Any], now: datetime) -> SyncStats:
     """The queued figures over periods (air region months and years, water section months)
-    none of whose days is still queued (caller's transaction)."""
-    stats = await regions.recompute_periods(conn, now)
-    stats.add(await station_days.recompute_water_months(conn, now))
+    none of whose days is still queued, from the stored daily rows (caller's transaction;
+    call it after the batch's own marks are removed)."""
+    stats = SyncStats()
+    for region, keys in sorted((await queue.take_periods(conn)).items()):
+        await locks.lock(conn, (f"air-period:{region.label}:{p}:{s}" for p, s in keys))
+        rows = []
+        for period, start in sorted(keys):
+            daily = await stored_indicators.region_days(
+                conn, region.city, region.county, start, period_end(period, start))
+            rows.append(periods.region_period(
+                {"city": region.city, "county": region.county, "period": period,
+                 "period_start": start}, daily))
+        stats.add(await batch_writes.region_periods(conn, region, keys, rows, now))
+    months = await queue.take_water_months(conn)
+    infos = await stations.load_station_info(conn, months)
+    for sid, wanted in sorted(months.items()):
+        info = infos.get(sid)
+        if info is None or info.kind != "water":
+            continue
+        by_month = await stored_indicators.water_daily_means(conn, sid, wanted)
+        rows = [periods.water_month(info, {"station_id": sid, "month": m}, days)
+                for m, days in sorted(by_month.items())]
+        stats.add(await batch_writes.water_months(conn, sid, wanted, rows, now))
     return stats
 
 
@@ -129,33 +158,34 @@ def _subset(loaded: Loaded, days: Sequence[queue.DirtyDay]) -> Loaded:
         if item.station_id in loaded.dirty:
             dirty[item.station_id].append(item.day)
     return Loaded(dict(dirty), loaded.infos,
-                  {sid: station_days.windows(ds) for sid, ds in dirty.items()},
+                  {sid: station_day.windows(ds) for sid, ds in dirty.items()},
                   {sid: r for sid, r in loaded.readings.items() if sid in dirty})
 
 
 async def _station_and_regions(
     conn: AsyncConnection[Any], batch: Loaded, now: datetime
 ) -> SyncStats:
-    stats = SyncStats()
-    dirty, infos, windows = batch.dirty, batch.infos, batch.windows
-    rows = station_days.StationRows([], [], [], [], [], [], [])
-    known: dict[str, list[Grid]] = {}
-    for sid, days in dirty.items():
-        known[sid] = station_days.compute(
-            infos[sid], days, windows[sid], batch.readings.get(sid), rows)
-    station_days.air_reports(
-        {sid: (set(dirty[sid]), grids) for sid, grids in known.items() if grids}, rows)
-    stats.add(await station_days.store(conn, dirty, rows, now))
-    await station_days.mark_water_months(conn, infos, dirty)
-    region_days: dict[regions.Region, set[date]] = defaultdict(set)
-    for sid, days in dirty.items():
-        info = infos[sid]
-        if info.kind == "air":
-            for region in regions.regions_of(info.city, info.county):
-                region_days[region].update(days)
-    if region_days:
-        stats.add(await regions.recompute_air(conn, region_days, now, known))
-        await regions.mark_periods(conn, region_days)
+    """Compute the station rows, then (under the region-day locks) the region rows from
+    them and the regions' other stations, then write them all."""
+    dirty = batch.dirty
+    station = station_day.compute_stations(batch.infos, dirty, batch.windows, batch.readings)
+    days = region_day.region_days(batch.infos, dirty)
+    regions = None
+    if days:
+        await locks.lock(conn, region_day.lock_keys(days))
+        members = await stations.region_members(conn, days)
+        stored = await stored_indicators.stored_hours(
+            conn, region_day.missing_grids(days, members, station.grids))
+        daily = await stored_indicators.daily_means(
+            conn, sorted({s for ss in members.values() for s in ss}),
+            *region_day.first_and_last(days))
+        region_day.own_daily(daily, station, dirty)
+        regions = region_day.compute_regions(days, members, station, dirty, stored, daily)
+    stats = await batch_writes.station_rows(conn, dirty, station.rows, now)
+    await queue.mark_water_months(conn, batch.infos, dirty)
+    if regions is not None:
+        stats.add(await batch_writes.region_rows(conn, days, regions, now))
+        await queue.mark_periods(conn, days)
     return stats
 
 

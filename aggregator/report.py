@@ -16,10 +16,13 @@ from datetime import date
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
 
-from aggregator import periods, standards, water
-from aggregator.timebase import DAY
+from aggregator import standards
+from aggregator.compute import periods, water
+from aggregator.compute.beijing_time import DAY, next_month, period_end
+from aggregator.compute.station_day import Row
+from aggregator.store import stations as stored_stations
+from aggregator.store import stored_indicators
 
 PeriodKind = Literal["day", "month", "quarter", "year", "ytd"]
 
@@ -50,7 +53,7 @@ def period_of(kind: PeriodKind, value: str, today: date | None = None) -> Period
         return Period(kind, day, day + DAY)
     if kind == "month":
         y, m = (int(x) for x in value.split("-"))
-        return Period(kind, date(y, m, 1), date(y + m // 12, m % 12 + 1, 1))
+        return Period(kind, date(y, m, 1), next_month(date(y, m, 1)))
     if kind == "quarter":
         year_text, quarter = value.upper().split("-Q")
         year, first = int(year_text), 3 * (int(quarter) - 1) + 1
@@ -59,7 +62,8 @@ def period_of(kind: PeriodKind, value: str, today: date | None = None) -> Period
         end = date(year + 1, 1, 1) if first == 10 else date(year, first + 3, 1)
         return Period(kind, date(year, first, 1), end)
     if kind == "year":
-        return Period(kind, date(int(value), 1, 1), date(int(value) + 1, 1, 1))
+        start = date(int(value), 1, 1)
+        return Period(kind, start, period_end("year", start))
     last = date.fromisoformat(value) if value else (today or date.today())
     return Period(kind, date(last.year, 1, 1), last + DAY)
 
@@ -71,7 +75,7 @@ def _remaining_days(period: Period) -> int:
     return (date(period.start.year, 12, 31) - (period.end - DAY)).days
 
 
-def air_figures(scope: str, rows: Sequence[periods.Row], period: Period) -> dict[str, Any]:
+def air_figures(scope: str, rows: Sequence[Row], period: Period) -> dict[str, Any]:
     """One report line for a station or region from its daily rows in the period."""
     counts = periods.day_counts(rows)
     year = period.start.year
@@ -109,28 +113,12 @@ async def air_report(
 ) -> list[dict[str, Any]]:
     out = []
     for city, county in regions:
-        rows = await periods.load_region_days(conn, city, county, period.start, period.end)
+        rows = await stored_indicators.region_days(conn, city, county, period.start, period.end)
         out.append(air_figures(f"{city}/{county}" if county else city, rows, period))
     for sid in stations:
-        rows = await periods.load_station_days(conn, sid, period.start, period.end)
+        rows = await stored_indicators.station_days(conn, sid, period.start, period.end)
         out.append(air_figures(sid, rows, period))
     return out
-
-
-async def _stations(
-    conn: AsyncConnection[Any], kind: str, regions: Sequence[tuple[str, str]],
-    stations: Sequence[str],
-) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT station_id, city, county, water_target_class, water_body, noise_zone"
-            " FROM stations WHERE kind = %s AND (station_id = ANY(%s) OR (city, county) IN"
-            " (SELECT c, k FROM unnest(%s::text[], %s::text[]) AS r(c, k))"
-            " OR (city, '') IN (SELECT c, k FROM unnest(%s::text[], %s::text[]) AS r(c, k)))"
-            " ORDER BY station_id",
-            (kind, list(stations), *[[r[i] for r in regions] for i in (0, 1)] * 2),
-        )
-        return await cur.fetchall()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +133,9 @@ async def water_report(
 ) -> dict[str, Any]:
     sections = []
     classes = []
-    for st in await _stations(conn, "water", regions, stations):
-        cur = await conn.execute(
-            "SELECT means FROM water_station_daily WHERE station_id = %s"
-            " AND day >= %s AND day < %s", (st["station_id"], period.start, period.end),
-        )
-        days = [r[0] for r in await cur.fetchall()]
+    for st in await stored_stations.of_kind(conn, "water", regions, stations):
+        days = await stored_indicators.water_days(
+            conn, st["station_id"], period.start, period.end)
         row = water.period_grade(_Section(st["water_target_class"], st["water_body"]), days)
         sections.append({"station_id": st["station_id"], "days": len(days),
                          "target_class": st["water_target_class"], **row})
@@ -172,13 +157,10 @@ async def noise_report(
     conn: AsyncConnection[Any], period: Period, *, regions: Sequence[tuple[str, str]] = (),
     stations: Sequence[str] = (),
 ) -> dict[str, Any]:
-    ids = [s["station_id"] for s in await _stations(conn, "noise", regions, stations)]
-    cur = await conn.execute(
-        "SELECT zone, day_ok, night_ok, night_lmax_ok FROM noise_station_daily"
-        " WHERE station_id = ANY(%s) AND day >= %s AND day < %s",
-        (ids, period.start, period.end),
-    )
-    results = [standards.PointDay(*r) for r in await cur.fetchall()]
+    ids = [s["station_id"]
+           for s in await stored_stations.of_kind(conn, "noise", regions, stations)]
+    results = [standards.PointDay(*r)
+               for r in await stored_indicators.noise_days(conn, ids, period.start, period.end)]
     rates = standards.compliance_rates(results)
     target = standards.plan_target("noise_night_compliance", period.start.year)
     night = rates["all"].night_rate if "all" in rates else None

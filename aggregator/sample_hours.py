@@ -28,10 +28,9 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator import standards
-from aggregator.air_grid import exact_sums
-from aggregator.hourly import HourlyValue, combine, is_plain_mean
-from aggregator.pg_arrays import from_pg_us
-from aggregator.timebase import HOUR_US
+from aggregator.compute.air_arrays import exact_sums
+from aggregator.compute.beijing_time import HOUR_US, from_pg_us
+from aggregator.compute.hourly_values import HourlyValue, combine, is_plain_mean
 from envmon.parameters import StationKind
 
 F64 = npt.NDArray[np.float64]

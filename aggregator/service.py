@@ -14,9 +14,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aggregator import queue
 from aggregator.metrics import AggregatorMetrics
 from aggregator.recompute import BatchResult, Claimed, claim, run_batch
+from aggregator.store import queue
 from envmon import db
 from envmon.settings import AggregatorSettings, Settings
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from aggregator.flags import is_valid_flag
+from aggregator.compute.beijing_time import BEIJING, HOUR, day_end, day_start
+from aggregator.compute.flags import is_valid_flag
 from aggregator.standards import NOISE, air_target_status, zone_limits
 from aggregator.standards import water as water_standard
 from alerts import rules as r
 from envmon.parameters import catalogue
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 INTERVAL_LENGTH = {"rt": timedelta(0), "min": timedelta(minutes=1), "hour": timedelta(hours=1)}
 
 
@@ -190,13 +189,12 @@ def _aqi(rule: r.AqiHourlyRule | r.AqiDailyRule, subject: Subject, start: dateti
 
 def aqi_hourly(rule: r.AqiHourlyRule, subject: Subject, ts: datetime, aqi: int | None
                ) -> Observation | None:
-    return _aqi(rule, subject, ts, ts + timedelta(hours=1), aqi, "hourly")
+    return _aqi(rule, subject, ts, ts + HOUR, aqi, "hourly")
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """A Beijing natural day as UTC-aware start and end."""
-    start = datetime.combine(day, time(0), BEIJING)
-    return start, start + timedelta(days=1)
+    """A Beijing natural day as aware start and end."""
+    return day_start(day), day_end(day)
 
 
 def aqi_daily(rule: r.AqiDailyRule, subject: Subject, day: date, aqi: int | None
@@ -241,7 +239,7 @@ def noise_night(rule: r.NoiseNightLeqRule | r.NoiseNightLmaxRule, st: StationInf
         return None
     breach, clear = judge(value, limit, "above", limit - rule.clear_margin)
     return Observation(
-        Subject.station(st), ts, ts + timedelta(hours=1), breach, clear, value, limit,
+        Subject.station(st), ts, ts + HOUR, breach, clear, value, limit,
         what.lower(), "dB(A)", clause,
         f"night hourly {what} {_fmt(value)} dB(A) > {_fmt(limit)} (zone {st.noise_zone})")
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 
+from aggregator.compute.beijing_time import BEIJING
 from alerts import conditions as c
 from alerts import feed, sources, state
 from alerts import rules as r
@@ -306,7 +307,7 @@ class Engine:
         out.extend(await self._reading_observations(conn, claimed.readings, stations, now,
                                                     watched))
         out.extend(await self._indicator_observations(conn, claimed.station_days, stations))
-        today = now.astimezone(c.BEIJING).date()
+        today = now.astimezone(BEIJING).date()
         if self.rules("plan_target") and (
                 claimed.station_days or claimed.periods or self._plan_checked != today):
             self._plan_checked = today
@@ -440,4 +441,4 @@ def one_line(ep: Episode) -> str:
     since = ep.fired_at or ep.started_at
     ack = f" acked by {ep.acked_by}" if ep.acked_at else ""
     return (f"#{ep.episode_id} {ep.state:<8} {ep.severity:<8} {ep.rule} {ep.subject_name}"
-            f" since {since.astimezone(c.BEIJING):%m-%d %H:%M}{ack}: {ep.summary}")
+            f" since {since.astimezone(BEIJING):%m-%d %H:%M}{ack}: {ep.summary}")

@@ -1,4 +1,5 @@
-"""Benchmark: aggregator.air_grid (numpy) against the reference functions of aggregator.air.
+"""Benchmark: aggregator.compute.air_arrays (numpy) against the reference functions of
+aggregator.compute.air_reference.
 
     python bench/air_grid_speed.py [--stations 100] [--days 365] [--reference 5]
                                    [--start 2025-06-01] [--seed 1]
@@ -7,7 +8,7 @@ Builds ``stations`` x (1 + ``days``) days of integer-valued hourly data (CO to o
 about 3% of the hours missing) and a region of all stations. Times, for the vector path:
 ``hourly`` over ``days`` days (the first day is history for the moving averages), ``daily``,
 ``region_grid``, the region's ``hourly`` and ``region_daily``. In the same run the reference
-(``air.hours``, ``air.station_day``, ``air.region_series``, ``air.region_day``) for
+(``air_reference``'s ``hours``, ``station_day``, ``region_series``, ``region_day``) for
 ``reference`` stations, scaled to ``stations`` (the region's own hours and days unscaled);
 the reference results of those stations are checked equal to the vector ones (not timed).
 Then the aggregator's batches: ``batches`` windows of ``batch_days`` days (every 50 days; the
@@ -31,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator import air
-from aggregator import air_grid as ag
+from aggregator.compute import air_arrays as ag
+from aggregator.compute import air_reference
 from aggregator.standards.air_time import HOUR, day_start
 
 T = TypeVar("T")
@@ -117,16 +118,16 @@ def main() -> None:
     starts = [start + (24 + i) * HOUR for i in range(hours)]
     days = [args.start + timedelta(days=1 + d) for d in range(args.days)]
     t0 = time.perf_counter()
-    ref_hours = [air.hours(s, starts) for s in series]
+    ref_hours = [air_reference.hours(s, starts) for s in series]
     t_ref_hourly = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ref_days = [[air.station_day(s, d) for d in days] for s in series]
+    ref_days = [[air_reference.station_day(s, d) for d in days] for s in series]
     t_ref_daily = time.perf_counter() - t0
-    ref_region, t_ref_region_series = timed(air.region_series, series)
-    _, t_ref_region_hourly = timed(air.hours, ref_region, starts)
+    ref_region, t_ref_region_series = timed(air_reference.region_series, series)
+    _, t_ref_region_hourly = timed(air_reference.hours, ref_region, starts)
     t0 = time.perf_counter()
     for j, d in enumerate(days):
-        air.region_day([ref_days[i][j].values for i in range(k)], ref_region, d)
+        air_reference.region_day([ref_days[i][j].values for i in range(k)], ref_region, d)
     t_ref_region_daily = time.perf_counter() - t0
     reference = (
         (t_ref_hourly + t_ref_daily + t_ref_region_series) * scale

@@ -1,7 +1,7 @@
 """Benchmark: binary COPY of scalar indicator rows, encoded by the hand-written field
-encoders aggregator/pg_arrays.py had (``field_encoder``, kept here for the measurement) vs
-psycopg's own ``Copy.write_row`` with ``set_types`` (its C dumpers), which
-``revisions._upsert`` uses since (issue 16 item 5).
+encoders aggregator/pg_arrays.py (now store/wire_format.py) had (``field_encoder``, kept
+here for the measurement) vs psycopg's own ``Copy.write_row`` with ``set_types`` (its C
+dumpers), which ``store.indicator_rows._upsert`` uses since (issue 16 item 5).
 
     python bench/copy_encoders.py [--rows 20000] [--repeat 5]
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg import AsyncConnection, sql
 
-from aggregator.pg_arrays import (
+from aggregator.store.wire_format import (
     COPY_SIGNATURE,
     COPY_TRAILER,
     date_field,

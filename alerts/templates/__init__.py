@@ -12,12 +12,11 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
+from aggregator.compute.beijing_time import BEIJING
 from alerts.notification import Notification
 
 Language = Literal["zh", "en"]
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from fractions import Fraction
 import pytest
 
 from aggregator import standards
-from aggregator.flags import EXCLUDED_FLAGS, is_valid_flag
-from aggregator.hourly import Sample, hourly_values
+from aggregator.compute.flags import EXCLUDED_FLAGS, is_valid_flag
+from aggregator.compute.hourly_values import Sample, hourly_values
 
 pytestmark = pytest.mark.layouts  # plain and TimescaleDB (tests/layouts.py)
 

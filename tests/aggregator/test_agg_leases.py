@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from psycopg import AsyncConnection
 
-from aggregator import queue
 from aggregator.service import drain
+from aggregator.store import queue
 from envmon import db
 from envmon.stations import Station
 from tests.aggregator.agg_support import add_stations, fetch, write

@@ -11,9 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from psycopg import AsyncConnection
 
-from aggregator import queue, recompute, service
+from aggregator import recompute, service
 from aggregator.metrics import AggregatorMetrics
 from aggregator.recompute import Claimed, run_batch
+from aggregator.store import queue
 from envmon import db
 from envmon.settings import AggregatorSettings, Settings
 from envmon.stations import Station

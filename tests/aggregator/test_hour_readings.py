@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from psycopg import AsyncConnection
 
-from aggregator import hour_readings, standards, station_days
+from aggregator import hour_readings, standards
+from aggregator.compute import station_day
 from envmon.stations import Station
 from ingest.reading import DataFlag, Interval, Reading
 from tests.aggregator.agg_support import add_stations, fetch, write
@@ -55,7 +56,7 @@ async def test_the_writer_counts_new_minute_and_realtime_readings_per_beijing_da
     assert dict(((s, d), n) for s, d, n in await fetch(
         db_conn, "SELECT station_id, day, n FROM station_day_samples"
         " WHERE station_id = %s", sid)) == want
-    windows = {sid: station_days.windows([DAY1])}  # DAY1-1 ... DAY1+1
+    windows = {sid: station_day.windows([DAY1])}  # DAY1-1 ... DAY1+1
     loaded, counts = await hour_readings.load(db_conn, windows)
     await db_conn.commit()
     assert counts == want
@@ -77,11 +78,11 @@ async def test_minute_data_is_read_the_same_with_shared_or_separate_windows(
     await write(db_conn, [r for s in ids for r in
                           minutes(s, DAY1, 100) + minutes(s, DAY1 + timedelta(days=5), 30,
                                                           flag="C")])
-    wins = station_days.windows([DAY1 + timedelta(days=1)])  # DAY1 ... DAY1+2
+    wins = station_day.windows([DAY1 + timedelta(days=1)])  # DAY1 ... DAY1+2
     shared: dict[str, hour_readings.HourReadings] = {}
     await hour_readings.load_samples(db_conn, {s: wins for s in ids}, shared)
     joined: dict[str, hour_readings.HourReadings] = {}
-    far = station_days.windows([DAY1 + timedelta(days=5)])
+    far = station_day.windows([DAY1 + timedelta(days=5)])
     await hour_readings.load_samples(db_conn, {ids[0]: wins, ids[1]: far}, joined)
     await db_conn.commit()
     (a,), (b,) = shared[ids[0]].samples, shared[ids[1]].samples

@@ -1,6 +1,7 @@
 """Hourly values from minute and real-time readings on arrays (aggregator/sample_hours.py)
-equal the per-sample reference (aggregator/hourly.py) value for value: GB 3095 表4 45-minute
-rule, HJ 212 表8 flags, fsum means for air, the reference's arithmetic for water and noise."""
+equal the per-sample reference (aggregator/compute/hourly_values.py) value for value: GB 3095
+表4 45-minute rule, HJ 212 表8 flags, fsum means for air, the reference's arithmetic for water
+and noise."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator import hourly, sample_hours
-from aggregator.flags import EXCLUDED_FLAGS, VALID_FLAGS
-from aggregator.hourly import Sample
-from aggregator.pg_arrays import to_pg_us
+from aggregator import sample_hours
+from aggregator.compute import hourly_values as hourly
+from aggregator.compute.beijing_time import to_pg_us
+from aggregator.compute.flags import EXCLUDED_FLAGS, VALID_FLAGS
+from aggregator.compute.hourly_values import Sample
 from aggregator.sample_hours import SampleSeries
 from envmon.parameters import StationKind
 from ingest.reading import Interval

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from aggregator.compute.beijing_time import BEIJING
 from alerts import conditions as c
 from alerts import rules as r
 from alerts.engine import decide, idempotency_key
@@ -104,7 +105,7 @@ def test_target_class_limits_gb3838(parameter: str, value: float, station: c.Sta
 
 
 def test_flagged_readings_are_not_judged_by_thresholds() -> None:
-    # HJ 212-2017 表8: only N enters statistics (aggregator/flags.py)
+    # HJ 212-2017 表8: only N enters statistics (aggregator/compute/flags.py)
     assert c.threshold(_rule(), AIR, [(T, 500.0, "D"), (T + H, 500.0, "N")])[0].start == T + H
 
 
@@ -119,7 +120,7 @@ def test_flagged_readings_are_not_judged_by_thresholds() -> None:
 )
 def test_noise_night_limits_gb3096(hour_beijing: int, leq: float, lmax: float,
                                    leq_breach: bool | None, lmax_breach: bool | None) -> None:
-    ts = datetime(2026, 3, 2, hour_beijing, tzinfo=c.BEIJING).astimezone(UTC)
+    ts = datetime(2026, 3, 2, hour_beijing, tzinfo=BEIJING).astimezone(UTC)
     leq_rule = r.NoiseNightLeqRule(name="l", kind="noise_night_leq")
     lmax_rule = r.NoiseNightLmaxRule(name="m", kind="noise_night_lmax")
     o1 = c.noise_night(leq_rule, NOISE_1, ts, leq, lmax)

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
+from aggregator.compute.beijing_time import BEIJING
 from aggregator.service import drain
-from alerts.conditions import BEIJING
 from alerts.feed import heartbeat
 from envmon.stations import upsert_stations
 from tests.alerts import engine_kit as kit

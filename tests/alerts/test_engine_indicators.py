@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
+from aggregator.compute.beijing_time import BEIJING
 from aggregator.service import drain
-from alerts.conditions import BEIJING
 from tests.alerts import engine_kit as kit
 from tests.alerts.peers import migrated_database
 

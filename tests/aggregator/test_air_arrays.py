@@ -1,4 +1,5 @@
-"""aggregator.air_grid equals the reference functions (aggregator.air + standards) bit for bit.
+"""aggregator.compute.air_arrays equals the reference functions (compute.air_reference +
+standards) bit for bit.
 
 Every comparison is field by field through ``ReportView``: rules, presence, AQI, the IAQI dict,
 the primary tuple (indicator order), completeness, and the concentrations (floats with ``==``,
@@ -20,8 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator import air, standards
-from aggregator import air_grid as ag
+from aggregator import standards
+from aggregator.compute import air_arrays as ag
+from aggregator.compute import air_reference
 from aggregator.standards import Period, Pollutant, StandardsError
 from aggregator.standards import aqi as std_aqi
 from aggregator.standards.air_time import HOUR, day_start
@@ -69,10 +71,10 @@ def starts_of(grid: ag.Grid, first: int, count: int) -> list[datetime]:
 
 
 def assert_hourly_equal(grid: ag.Grid, first: int, count: int) -> None:
-    """``hourly`` == ``air.hours`` of the same series (HJ 633 §5 real-time report)."""
+    """``hourly`` == ``air_reference.hours`` of the same series (HJ 633 §5 real-time report)."""
     series = ag.series_from_grid(grid)
     starts = starts_of(grid, first, count)
-    ref = {h.ts: h for h in air.hours(series, starts)}
+    ref = {h.ts: h for h in air_reference.hours(series, starts)}
     got = ag.hourly(grid, first, count)
     assert got.rules == [standards.air_rules_for(standards.beijing_day(s)) for s in starts]
     for i, ts in enumerate(starts):
@@ -85,20 +87,20 @@ def assert_hourly_equal(grid: ag.Grid, first: int, count: int) -> None:
 
 
 def assert_daily_equal(grid: ag.Grid) -> None:
-    """``daily`` == ``air.station_day`` per day (GB 3095 表4, HJ 663 §6.1.2)."""
+    """``daily`` == ``air_reference.station_day`` per day (GB 3095 表4, HJ 663 §6.1.2)."""
     series = ag.series_from_grid(grid)
     n = grid.n_hours // 24
     got = ag.daily(grid, 0, n)
     for k in range(n):
-        ref = air.station_day(series, grid.first_day + timedelta(days=k))
+        ref = air_reference.station_day(series, grid.first_day + timedelta(days=k))
         assert ag.report_at(got, k) == ag.ReportView.of(ref.report, ref.values), k
 
 
 def assert_region_equal(grids: Sequence[ag.Grid]) -> None:
-    """``region_grid``/``region_daily`` == ``air.region_series``/``air.region_day`` (HJ 663
-    表A.1), plus the station count per hour (regions._n_stations)."""
+    """``region_grid``/``region_daily`` == ``air_reference.region_series``/``region_day``
+    (HJ 663 表A.1), plus the station count per hour (``region_grid``'s second result)."""
     stations = [ag.series_from_grid(g) for g in grids]
-    ref_series = air.region_series(stations)
+    ref_series = air_reference.region_series(stations)
     region, n_stations = ag.region_grid(grids)
     assert ag.series_from_grid(region) == {p: ref_series.get(p, {}) for p in standards.POLLUTANTS}
     for i, ts in enumerate(starts_of(region, 0, region.n_hours)):
@@ -110,8 +112,8 @@ def assert_region_equal(grids: Sequence[ag.Grid]) -> None:
     got = ag.region_daily(station_values, region, 0, n)
     for k in range(n):
         day = region.first_day + timedelta(days=k)
-        days = [air.station_day(s, day).values for s in stations]
-        ref = air.region_day(days, ref_series, day)
+        days = [air_reference.station_day(s, day).values for s in stations]
+        ref = air_reference.region_day(days, ref_series, day)
         assert ag.report_at(got, k) == ag.ReportView.of(ref.report, ref.values), day
 
 
@@ -567,7 +569,7 @@ def test_grid_series_round_trip() -> None:
 def test_grid_from_series_edges() -> None:
     """UTC keys find their Beijing hour; None is absent; keys outside the days are left out."""
     start = day_start(date(2025, 6, 1))
-    series: dict[str, air.Series] = {"no2": {
+    series: dict[str, air_reference.Series] = {"no2": {
         datetime(2025, 5, 31, 16, tzinfo=UTC): 1.0,  # 00:00 Beijing
         datetime(2025, 6, 1, 15, tzinfo=UTC): 2.0,  # 23:00 Beijing
         datetime(2025, 6, 1, 16, tzinfo=UTC): 3.0,  # next day: outside

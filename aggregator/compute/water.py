@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from aggregator import standards
-from aggregator.hourly import HourlyValue
+from aggregator.compute.hourly_values import HourlyValue
 
 #: parameter -> value; exact (``Fraction``) for means, floats as read from the database.
 Means = Mapping[str, standards.Number | None]

@@ -1,4 +1,5 @@
-"""Compact hourly AQI storage (aggregator/hour_blocks.py, migration 0021): what the views
+"""Compact hourly AQI storage (aggregator/compute/hour_reports.py packs,
+aggregator/store/hour_arrays.py stores; migration 0021): what the views
 show equals what was computed, unchanged days are not rewritten, a changed published hour is
 a revision, a day without reports has no row."""
 
@@ -12,17 +13,9 @@ import pytest
 from psycopg import AsyncConnection
 
 from aggregator import standards
-from aggregator.air_grid import HOURLY_CONCENTRATIONS, HOURLY_INDICATORS
-from aggregator.hour_blocks import (
-    REGION_HOURS,
-    STATION_HOURS,
-    BlockTable,
-    HourBlocks,
-    hour_report,
-    pack_hours,
-    pack_iaqi,
-    sync_blocks,
-)
+from aggregator.compute.air_arrays import HOURLY_CONCENTRATIONS, HOURLY_INDICATORS
+from aggregator.compute.hour_reports import HourBlocks, hour_report, pack_hours, pack_iaqi
+from aggregator.store.hour_arrays import REGION_HOURS, STATION_HOURS, BlockTable, sync_blocks
 from tests.aggregator.agg_support import day_hours, fetch
 
 pytestmark = pytest.mark.layouts  # plain and TimescaleDB (tests/layouts.py)

@@ -1,4 +1,5 @@
-"""The aggregator's work queue: ``dirty_days`` rows marked by the ingest writer.
+"""The aggregator's work queues: ``dirty_days`` rows marked by the ingest writer, and the
+period figures a batch queues for later (``dirty_water_months``, ``dirty_periods``).
 
 Protocol (the ``seq`` column of envmon/migrations/0001_core.sql):
 
@@ -20,16 +21,25 @@ Protocol (the ``seq`` column of envmon/migrations/0001_core.sql):
 
 Two workers racing on a claim can, rarely, both take a day: they compute the same values
 (regions are serialised by advisory locks), so it costs time, never correctness.
+
+Period figures (air region months and years, water section months) are marked by the batch
+that changed one of their days and taken (``SKIP LOCKED``) by the batch that finds none of
+their days still queued: a figure over partial data would be published and then revised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+
+from aggregator.compute.periods import period_keys
+from aggregator.compute.region_day import Region
+from aggregator.compute.station_day import StationInfo
 
 CHANNEL = "envmon_dirty"
 
@@ -165,3 +175,80 @@ async def backlog(conn: AsyncConnection[Any]) -> tuple[int, float]:
     )
     row = await cur.fetchone()
     return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
+
+async def mark_water_months(
+    conn: AsyncConnection[Any], infos: Mapping[str, StationInfo],
+    dirty: Mapping[str, Sequence[date]],
+) -> None:
+    """Queue the monthly class of the water sections whose days changed
+    (``dirty_water_months``)."""
+    rows = sorted({(sid, date(d.year, d.month, 1)) for sid, days in dirty.items()
+                   if (info := infos.get(sid)) is not None and info.kind == "water"
+                   for d in days})
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO dirty_water_months (station_id, month) VALUES (%s, %s)"
+                " ON CONFLICT DO NOTHING", rows)
+
+
+async def mark_periods(conn: AsyncConnection[Any], region_days: Mapping[Region, set[date]]) -> None:
+    """Queue the month/year figures of the changed region-days (``dirty_periods``)."""
+    rows = sorted(
+        (r.city, r.county, p, s) for r, days in region_days.items() for p, s in period_keys(days)
+    )
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            "INSERT INTO dirty_periods (city, county, period, period_start)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+#: queued water months none of whose days of the section is still queued
+_TAKE_WATER_MONTHS = (
+    "DELETE FROM dirty_water_months w USING (SELECT p.station_id, p.month"
+    "  FROM dirty_water_months p WHERE NOT EXISTS (SELECT 1 FROM dirty_days q"
+    "   WHERE q.station_id = p.station_id AND q.day >= p.month"
+    "   AND q.day < p.month + interval '1 month')"
+    "  ORDER BY 1, 2 FOR UPDATE OF p SKIP LOCKED) c"
+    " WHERE (w.station_id, w.month) = (c.station_id, c.month)"
+    " RETURNING w.station_id, w.month"
+)
+
+
+async def take_water_months(conn: AsyncConnection[Any]) -> dict[str, list[date]]:
+    """Take (delete, ``SKIP LOCKED``) the queued water months none of whose days is still
+    queued (caller's transaction; after the batch's own marks are removed)."""
+    cur = await conn.execute(_TAKE_WATER_MONTHS)
+    months: dict[str, list[date]] = defaultdict(list)
+    for sid, month in await cur.fetchall():
+        months[sid].append(month)
+    return dict(months)
+
+
+#: queued period figures none of whose region's station-days of the period is still queued
+#: (being computed by another worker, left by a dead one, deferred)
+_TAKE_PERIODS = (
+    "DELETE FROM dirty_periods d USING (SELECT p.city, p.county, p.period, p.period_start"
+    "  FROM dirty_periods p WHERE NOT EXISTS (SELECT 1 FROM dirty_days q"
+    "   JOIN stations s ON s.station_id = q.station_id"
+    "   WHERE s.kind = 'air' AND s.city = p.city AND (p.county = '' OR s.county = p.county)"
+    "   AND q.day >= p.period_start AND q.day < p.period_start + CASE p.period"
+    "    WHEN 'month' THEN interval '1 month' ELSE interval '1 year' END)"
+    "  ORDER BY 1, 2, 3, 4 FOR UPDATE OF p SKIP LOCKED) c"
+    " WHERE (d.city, d.county, d.period, d.period_start)"
+    "  = (c.city, c.county, c.period, c.period_start)"
+    " RETURNING d.city, d.county, d.period, d.period_start"
+)
+
+
+async def take_periods(conn: AsyncConnection[Any]) -> dict[Region, set[tuple[str, date]]]:
+    """Take (delete, ``SKIP LOCKED``) the queued period figures none of whose days is still
+    queued (caller's transaction; after the batch's own marks are removed)."""
+    cur = await conn.execute(_TAKE_PERIODS)
+    wanted: dict[Region, set[tuple[str, date]]] = defaultdict(set)
+    for city, county, period, start in await cur.fetchall():
+        wanted[Region(city, county)].add((period, start))
+    return dict(wanted)

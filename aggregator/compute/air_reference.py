@@ -9,7 +9,7 @@ stations' valid hourly values (reference/air.md §7.4). The AQI is then computed
 region's concentrations, never averaged from station AQIs.
 
 These dict-based functions are the reference the aggregator's vectorised path
-(``aggregator.air_grid``, which the worker runs) is tested against field by field.
+(compute/air_arrays.py, which the worker runs) is tested against field by field.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from datetime import date, datetime
 from aggregator import standards
 
 Series = dict[datetime, float | None]
-DAILY_MEANS = ("so2", "no2", "co", "pm10", "pm25")
+#: the pollutants whose daily value is their 24-h mean (O3's are its MDA8 and daily max 1-h)
+DAILY_MEANS = tuple(p for p in standards.POLLUTANTS if p != "o3")
+#: the concentrations of a daily report, as the air_*_daily tables store them
 DAILY_COLUMNS = (*DAILY_MEANS, "o3_8h", "o3_1h")
 
 

@@ -1,11 +1,12 @@
-"""Hourly values from stored readings: the input of every indicator.
+"""Hourly values from stored readings, sample by sample: the input of every indicator, and
+the reference aggregator/sample_hours.py (the array path the worker runs) is tested against.
 
 Per station, parameter and hour (keyed by the hour's UTC start, like readings):
 
 * a station-reported hourly value (interval ``hour``) is used as it is; its flag decides
   whether it is valid;
 * otherwise the minute readings (``min``), or failing those the real-time readings (``rt``),
-  of that hour are combined: valid samples only (aggregator/flags.py), the hour is valid when
+  of that hour are combined: valid samples only (compute/flags.py), the hour is valid when
   the valid samples cover at least 45 minutes (GB 3095 表4, ``standards.hour_valid``; the
   same rule is applied to PM, water and noise — reference/air.md §3 note, noise.md §2.1).
   A sample covers the spacing of the series in that hour (1 min for a single sample).
@@ -30,7 +31,7 @@ from statistics import fmean
 from typing import Literal, cast
 
 from aggregator import standards
-from aggregator.flags import is_valid_flag
+from aggregator.compute.flags import is_valid_flag
 from envmon.parameters import StationKind
 from ingest.reading import Interval
 

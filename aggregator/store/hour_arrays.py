@@ -3,9 +3,11 @@
 ``air_station_hours`` / ``air_region_hours`` (envmon/migrations/0021): writing 876 000 rows a
 year for 100 stations cost more than computing them; one row of 24-element arrays per day is
 24 times fewer rows, and the views ``air_station_hourly`` / ``air_region_hourly`` still show one
-report per hour. Like :func:`aggregator.revisions.sync_rows`, only changed days are written,
-and a changed hour whose previous report was computed after the hour had ended is logged in
-``indicator_revisions`` under the hourly view's name, keyed by hour.
+report per hour. The packing is aggregator/compute/hour_reports.py; this module compares,
+writes (binary COPY) and deletes the days. Like :func:`aggregator.store.indicator_rows.sync_rows`,
+only changed days are written, and a changed hour whose previous report was computed after
+the hour had ended is logged in ``indicator_revisions`` under the hourly view's name, keyed by
+hour.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
-from aggregator import standards, timebase
-from aggregator.air_grid import HOURLY_COLUMNS, HOURLY_CONCENTRATIONS, HOURLY_INDICATORS, Reports
-from aggregator.pg_arrays import (
+from aggregator.compute.air_arrays import HOURLY_CONCENTRATIONS
+from aggregator.compute.beijing_time import DAY, HOUR, day_start
+from aggregator.compute.hour_reports import HOURS, HourBlocks, hour_report
+from aggregator.store.indicator_rows import SyncStats, log_revisions, published
+from aggregator.store.wire_format import (
     COPY_SIGNATURE,
     COPY_TRAILER,
     copy_upsert,
@@ -35,11 +38,8 @@ from aggregator.pg_arrays import (
     timestamptz_field,
     use_numpy,
 )
-from aggregator.revisions import SyncStats, log_revisions, published
-from aggregator.timebase import DAY
 
 Array = np.ndarray[Any, Any]
-HOURS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,70 +60,6 @@ STATION_HOURS = BlockTable("air_station_hours", "air_station_hourly", ("station_
 REGION_HOURS = BlockTable("air_region_hours", "air_region_hourly", ("city", "county"),
                           HOURLY_CONCENTRATIONS)
 _ARRAYS = ("hours", "iaqi", "concentrations")
-#: bit layout of ``hours`` (migration 0021): present, AQI + 1 (0 = NA), level, primary mask
-_AQI_SHIFT, _LEVEL_SHIFT, _MASK_SHIFT = 1, 11, 14
-#: ``iaqi``: IAQI + 1 (0 = none) of indicator k in 10 bits at 10 * (k % 6) of element k // 6
-_IAQI_BITS, _IAQI_PER_ELEMENT = 10, 6
-
-
-@cache
-def _levels() -> Array:
-    """HJ 633 表2 level of every AQI 0..500 (the standards library decides)."""
-    return np.array([standards.category(a).level for a in range(501)], dtype=np.int32)
-
-
-def pack_hours(present: Array, aqi: Array, primary_mask: Array) -> Array:
-    """The ``hours`` integers of reports (aqi -1 = NA; the level follows from the AQI)."""
-    aqi = aqi.astype(np.int32)
-    level = np.where(aqi >= 0, _levels()[np.clip(aqi, 0, 500)], 0)
-    return (present.astype(np.int32) | ((aqi + 1) << _AQI_SHIFT) | (level << _LEVEL_SHIFT)
-            | (primary_mask.astype(np.int32) << _MASK_SHIFT))
-
-
-def pack_iaqi(iaqi: Array) -> Array:
-    """[..., 9] IAQI (-1 = none) -> [..., 2] int64."""
-    v = iaqi.astype(np.int64) + 1
-    out = np.zeros((*iaqi.shape[:-1], 2), dtype=np.int64)
-    for k in range(iaqi.shape[-1]):
-        out[..., k // _IAQI_PER_ELEMENT] |= v[..., k] << (_IAQI_BITS * (k % _IAQI_PER_ELEMENT))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class HourBlocks:
-    """The hourly reports of consecutive Beijing days of one station or region, packed as
-    stored (``pack_hours``, ``pack_iaqi``)."""
-
-    key: tuple[str, ...]
-    first_day: date
-    rules: list[str]  # per day
-    hours: Array  # int32[days, 24]
-    iaqi: Array  # int64[days, 24, 2]
-    concentrations: Array  # float64[days, 24, len(HOURLY_CONCENTRATIONS)], NaN = none
-    n_stations: Array | None = None  # int16[days, 24] (regions)
-
-    @classmethod
-    def from_reports(
-        cls, key: tuple[str, ...], first_day: date, reports: Reports,
-        n_stations: Array | None = None,
-    ) -> HourBlocks:
-        """Blocks of whole days from reports of ``24 * days`` consecutive hours."""
-        days = len(reports.aqi) // HOURS
-        return cls(
-            key, first_day, list(reports.rules[::HOURS]),
-            pack_hours(reports.present, reports.aqi, reports.primary).reshape(days, HOURS),
-            pack_iaqi(reports.iaqi).reshape(days, HOURS, 2),
-            np.asarray(reports.values, dtype=np.float64).reshape(days, HOURS, -1),
-            None if n_stations is None else n_stations.astype(np.int16).reshape(days, HOURS),
-        )
-
-    @property
-    def present(self) -> Array:
-        return (self.hours & 1).astype(bool)
-
-    def index(self, day: date) -> int | None:
-        i = (day - self.first_day).days
-        return i if 0 <= i < len(self.rules) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,37 +88,6 @@ def _day_of(table: BlockTable, blocks: HourBlocks, i: int) -> _Day:
     if blocks.n_stations is not None:
         arrays += (blocks.n_stations[i],)
     return _Day(blocks.rules[i], arrays)
-
-
-def hour_report(
-    table: BlockTable, rules: str, arrays: Sequence[Array], h: int
-) -> dict[str, Any]:
-    """Hour ``h`` of a stored day as the hourly view shows it, without the 1-h station
-    concentrations the view adds from hourly_values (for revision entries)."""
-    head, iaqi, conc = int(arrays[0][h]), arrays[1][h], arrays[2][h]
-    a = ((head >> _AQI_SHIFT) & 1023) - 1
-    level = (head >> _LEVEL_SHIFT) & 7
-    mask = head >> _MASK_SHIFT
-    values = {}
-    for k, name in enumerate(HOURLY_INDICATORS):
-        v = (int(iaqi[k // _IAQI_PER_ELEMENT]) >> (_IAQI_BITS * (k % _IAQI_PER_ELEMENT))) & 1023
-        if v:
-            values[name] = v - 1
-    out: dict[str, Any] = {
-        "rules": rules,
-        "aqi": a if a >= 0 else None,
-        "level": level or None,
-        "category": standards.category(a).name if a >= 0 else None,
-        "primary_pollutants": [n for k, n in enumerate(HOURLY_INDICATORS) if mask & (1 << k)],
-        "iaqi": values,
-        "concentrations": {
-            n: None if np.isnan(v) else float(v)
-            for n, v in zip(table.columns, conc, strict=True) if n in HOURLY_COLUMNS[rules]
-        },
-    }
-    if len(arrays) > 3:
-        out["n_stations"] = int(arrays[3][h])
-    return out
 
 
 Reason = Callable[[dict[str, Any], datetime], Awaitable[str]]
@@ -242,13 +147,13 @@ async def _revisions(
     reason: Reason, now: datetime,
 ) -> list[tuple[Any, ...]]:
     """Revision entries of the hours of ``day`` that changed after they had been published
-    (:func:`aggregator.revisions.published`)."""
+    (:func:`aggregator.store.indicator_rows.published`)."""
     assert old.computed_at is not None
     out = []
-    start = timebase.day_start(day)
+    start = day_start(day)
     for h in range(HOURS):
-        ts = start + h * timebase.HOUR
-        if not published(old.computed_at, ts + timebase.HOUR, now) or not old.arrays[0][h]:
+        ts = start + h * HOUR
+        if not published(old.computed_at, ts + HOUR, now) or not old.arrays[0][h]:
             continue  # still running when computed, never committed, or no report then
         before = hour_report(table, old.rules, old.arrays, h)
         after = (hour_report(table, new.rules, new.arrays, h)

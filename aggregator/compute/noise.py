@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from aggregator import standards
-from aggregator.hourly import HourlyValue
+from aggregator.compute.hourly_values import HourlyValue
 
 
 class Point(Protocol):

@@ -1,10 +1,11 @@
 """Air AQI of many hours and days at once: numpy on dense hour grids, bit-for-bit equal to
-``aggregator.air`` and ``aggregator.standards`` (which stay the reference).
+the dict-based reference (compute/air_reference.py, ``air_reference`` below) and
+``aggregator.standards`` (which stay the reference).
 
 A :class:`Grid` holds one station's (or region's) valid hourly values of the six pollutants on
 consecutive Beijing hours, NaN where the dict series has no value. :func:`hourly`,
-:func:`daily`, :func:`region_grid` and :func:`region_daily` return what ``air.hours``,
-``air.station_day``, ``air.region_series`` and ``air.region_day`` return, as arrays.
+:func:`daily`, :func:`region_grid` and :func:`region_daily` return what ``air_reference``'s
+``hours``, ``station_day``, ``region_series`` and ``region_day`` return, as arrays.
 :func:`hourly_many` and :func:`daily_many` do ``hourly``/``daily`` for many stations whose
 grids share start and length in one pass (values ``[stations, 6, n_hours]``, see
 :func:`stack`): the same elements, with the fixed cost of the numpy calls paid once. Their
@@ -44,7 +45,7 @@ Why the vector path is exact, and when it falls back (``FALLBACKS`` counts every
   ``standards.hourly_aqi`` / ``daily_aqi`` row by row (``FALLBACKS["report"]``).
 
 Differences to the dict functions, by design: a ``None`` in a dict series counts as absent
-(``air.hours`` would report an hour whose only key maps to ``None``; a grid has no such
+(``air_reference.hours`` would report an hour whose only key maps to ``None``; a grid has no such
 hour: invalid hours are NaN), and the grid assumes Beijing's fixed UTC+8 (no DST since 1991).
 """
 
@@ -61,11 +62,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from aggregator import air, standards
+from aggregator import standards
+from aggregator.compute import air_reference
+from aggregator.compute.beijing_time import DAY, HOUR
 from aggregator.standards import POLLUTANTS, Period, Pollutant
 from aggregator.standards import aqi as _aqi
 from aggregator.standards.rules import AIR_RULES_SWITCH, RuleSet
-from aggregator.timebase import DAY, HOUR
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -74,7 +76,7 @@ Bool = npt.NDArray[np.bool_]
 
 HOURLY_INDICATORS = (*POLLUTANTS, "o3_8h", "pm10_24h", "pm25_24h")
 HOURLY_CONCENTRATIONS = (*HOURLY_INDICATORS, "so2_24h")
-DAILY_INDICATORS = ("so2", "no2", "co", "pm10", "pm25", "o3_8h", "o3_1h")
+DAILY_INDICATORS = air_reference.DAILY_COLUMNS
 
 #: Why the fast path was left: "fsum" (a sum), "iaqi" (one IAQI), "report" (one report row).
 FALLBACKS: Counter[str] = Counter()
@@ -83,14 +85,14 @@ _UTC8 = timedelta(hours=8)
 _EXACT_BELOW = 2.0**52
 _TEN4 = 10_000
 #: Rows of the 2012 real-time report's moving averages (HJ 633-2012 §5.1): column ->
-#: (pollutant row, hours, minimum valid hours) — the same table as ``air._MOVING``.
+#: (pollutant row, hours, minimum valid hours) — the same table as ``air_reference._MOVING``.
 _MOVING = {
     "o3_8h": (3, 8, standards.O3_8H_MIN_HOURS),
     "pm10_24h": (4, 24, standards.PM_24H_MOVING_MIN_HOURS),
     "pm25_24h": (5, 24, standards.PM_24H_MOVING_MIN_HOURS),
     "so2_24h": (0, 24, standards.PM_24H_MOVING_MIN_HOURS),
 }
-_DAILY_MEAN_ROWS = [POLLUTANTS.index(p) for p in air.DAILY_MEANS]
+_DAILY_MEAN_ROWS = [POLLUTANTS.index(p) for p in air_reference.DAILY_MEANS]
 #: ``_MOVING`` by window: (columns, pollutant rows, hours, minimum valid hours)
 _MOVING_GROUPS = [
     ([HOURLY_CONCENTRATIONS.index(k) for k in keys], [_MOVING[k][0] for k in keys],
@@ -212,7 +214,9 @@ def report_at(reports: Reports, i: int) -> ReportView | None:
 # ---- grids <-> dict series ------------------------------------------------------------------
 
 
-def grid_from_series(series: Mapping[str, air.Series], start: datetime, n_days: int) -> Grid:
+def grid_from_series(
+    series: Mapping[str, air_reference.Series], start: datetime, n_days: int
+) -> Grid:
     """The grid of ``n_days`` Beijing days from ``start`` (00:00 Beijing). Values outside those
     days are left out; ``None`` counts as absent; a key between two hours is an error."""
     start = start.astimezone(standards.BEIJING)
@@ -234,10 +238,10 @@ def grid_from_series(series: Mapping[str, air.Series], start: datetime, n_days: 
     return Grid(start, values)
 
 
-def series_from_grid(grid: Grid) -> dict[str, air.Series]:
+def series_from_grid(grid: Grid) -> dict[str, air_reference.Series]:
     """The dict series of a grid (keys: aware Beijing hour starts), for tests and fallbacks."""
     start = grid.start.astimezone(standards.BEIJING)
-    out: dict[str, air.Series] = {}
+    out: dict[str, air_reference.Series] = {}
     for row, p in enumerate(POLLUTANTS):
         idx = np.flatnonzero(~np.isnan(grid.values[row]))
         out[p] = {start + int(i) * HOUR: float(grid.values[row, i]) for i in idx}
@@ -653,8 +657,8 @@ def _hourly_stack(first_day: date, v: F64, first: int, count: int) -> _Stack:
 
 
 def hourly(grid: Grid, first: int, count: int) -> Reports:
-    """Real-time reports of grid hours [first, first + count), as ``air.hours``: 2012 hours
-    with the O3 8-h and PM/SO2 24-h moving averages (HJ 633-2012 §5.1, which may reach back
+    """Real-time reports of grid hours [first, first + count), as ``air_reference.hours``: 2012
+    hours with the O3 8-h and PM/SO2 24-h moving averages (HJ 633-2012 §5.1, which may reach back
     before ``first`` within the grid; hours before the grid are missing), 2026 hours from the
     six 1-h values (HJ 633-2026 §4.2)."""
     return _hourly_stack(grid.first_day, grid.values[None], first, count).station(0)
@@ -693,7 +697,7 @@ def _daily_values(v: F64, first_day: int, count: int) -> F64:
 
 
 def daily(grid: Grid, first_day: int, count: int) -> Reports:
-    """Daily reports of grid days [first_day, first_day + count), as ``air.station_day``:
+    """Daily reports of grid days [first_day, first_day + count), as ``air_reference.station_day``:
     24-h means (>= 20 h, GB 3095 表4), O3 MDA8 (HJ 663 §6.1.2), O3 max 1-h (>= 20 h)."""
     by_column = _daily_values(grid.values[None], first_day, count)
     return _daily_stack(grid.first_day + first_day * DAY, by_column).station(0)
@@ -720,7 +724,7 @@ def stack(grids: Sequence[Grid]) -> tuple[datetime, F64]:
 
 def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
     """The region's hourly grid (per hour and pollutant the mean of the stations with a valid
-    value, HJ 663 表A.1 / ``air.region_series``) and the number of stations with any valid
+    value, HJ 663 表A.1 / ``air_reference.region_series``) and the number of stations with any valid
     value in each hour. All grids must share start and length."""
     if not grids:
         raise ValueError("a region needs at least one station grid")
@@ -739,7 +743,7 @@ def region_grid(grids: Sequence[Grid]) -> tuple[Grid, I32]:
 
 
 def region_daily(station_values: F64, region: Grid, first_day: int, count: int) -> Reports:
-    """Daily reports of a region, as ``air.region_day``: SO2/NO2/CO/PM the mean of the
+    """Daily reports of a region, as ``air_reference.region_day``: SO2/NO2/CO/PM the mean of the
     stations' valid daily values (``station_values`` [stations, count, 5] in
     ``DAILY_INDICATORS[:5]`` order, NaN = None; HJ 663 表A.1), O3 from ``region``'s hours."""
     _check_range(first_day, count, region.n_hours // 24)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 from psycopg import AsyncCursor, sql
 from psycopg.adapt import Loader
 from psycopg.pq import Format
+
+from aggregator.compute.beijing_time import to_pg_us
 
 #: element oid -> (array oid, big-endian element dtype)
 _ELEMENTS: dict[int, tuple[int, str]] = {
@@ -36,8 +38,6 @@ _NATIVE = {">u1": np.bool_, ">i2": np.int16, ">i4": np.int32, ">i8": np.int64, "
 #: numpy dtype -> element oid of the arrays written
 _DUMP_OIDS = {np.dtype(np.bool_): 16, np.dtype(np.int16): 21, np.dtype(np.int32): 23,
               np.dtype(np.int64): 20, np.dtype(np.float64): 701}
-#: 2000-01-01 UTC (PostgreSQL's epoch) in Unix microseconds
-PG_EPOCH_US = 946_684_800_000_000
 
 
 class ArrayDecodeError(ValueError):
@@ -84,7 +84,6 @@ def encode_each(arrays: np.ndarray[Any, Any]) -> list[bytes]:
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_DATE = date(2000, 1, 1)
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def field(data: bytes) -> bytes:
@@ -98,16 +97,6 @@ def text_field(value: str) -> bytes:
 
 def date_field(day: date) -> bytes:
     return field(struct.pack(">i", (day - _PG_EPOCH_DATE).days))
-
-
-def to_pg_us(ts: datetime) -> int:
-    """Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as timestamptz is sent."""
-    return int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
-
-
-def from_pg_us(us: int) -> datetime:
-    """The instant ``us`` microseconds after PostgreSQL's epoch (``to_pg_us`` reversed)."""
-    return _PG_EPOCH + timedelta(microseconds=us)
 
 
 def timestamptz_field(ts: datetime) -> bytes:

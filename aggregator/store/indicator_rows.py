@@ -6,12 +6,15 @@ new and changed rows are upserted, rows that no longer have data are deleted. A 
 row whose previous value was computed *after its period had ended* (a published hour, day,
 month) is a revision and goes to ``indicator_revisions`` with what changed, when and why.
 Values of a period still running (today's provisional AQI) change without a revision entry.
+
+The indicator tables (envmon/migrations/0010_aggregator.sql) are described at the end as the
+writer sees them: key, compared value columns, and when the period of a row ends.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from operator import itemgetter
 from typing import Any
@@ -20,9 +23,10 @@ from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from aggregator.pg_arrays import copy_upsert
-
-Row = dict[str, Any]
+from aggregator.compute.air_reference import DAILY_COLUMNS
+from aggregator.compute.beijing_time import HOUR, day_end, day_start, next_month, period_end
+from aggregator.compute.station_day import Row
+from aggregator.store.wire_format import copy_upsert
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +48,8 @@ class SyncStats:
     revised: int = 0
 
     def add(self, other: SyncStats) -> None:
-        self.inserted += other.inserted
-        self.updated += other.updated
-        self.deleted += other.deleted
-        self.unchanged += other.unchanged
-        self.revised += other.revised
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def _plain(value: Any) -> Any:
@@ -191,3 +192,63 @@ def _revision(
 ) -> tuple[Any, ...]:
     key = {c: _plain(row[c]) for c in table.key}
     return (table.name, Jsonb(key), Jsonb(diff), why, previous)
+
+
+def _hour_end(row: dict[str, Any]) -> datetime:
+    ts: datetime = row["ts"]
+    return ts + HOUR
+
+
+def _day_end(row: dict[str, Any]) -> datetime:
+    return day_end(row["day"])
+
+
+def _month_end(row: dict[str, Any]) -> datetime:
+    return day_start(next_month(row["month"]))
+
+
+def _period_end(row: dict[str, Any]) -> datetime:
+    return day_start(period_end(row["period"], row["period_start"]))
+
+
+_AQI = ("rules", "aqi", "level", "category", "primary_pollutants", "iaqi")
+_AIR_DAILY = (*_AQI, "complete", *DAILY_COLUMNS)
+_WATER = ("water_class", "class_label", "compliant", "exceeding", "means")
+
+HOURLY_ROLLUP = IndicatorTable(
+    "hourly_rollup",
+    ("station_id", "ts", "parameter"),
+    ("value", "valid", "source", "n_samples", "n_excluded"),
+    _hour_end,
+)
+AIR_STATION_DAILY = IndicatorTable(
+    "air_station_daily", ("station_id", "day"), _AIR_DAILY, _day_end
+)
+AIR_REGION_DAILY = IndicatorTable(
+    "air_region_daily",
+    ("city", "county", "day"),
+    (*_AIR_DAILY, "n_stations"),
+    _day_end,
+)
+AIR_REGION_PERIOD = IndicatorTable(
+    "air_region_period",
+    ("city", "county", "period", "period_start"),
+    ("valid_days", "good_days", "polluted_days", "heavy_days", "good_ratio"),
+    _period_end,
+)
+WATER_STATION_HOURLY = IndicatorTable(
+    "water_station_hourly", ("station_id", "ts"), _WATER, _hour_end
+)
+WATER_STATION_DAILY = IndicatorTable(
+    "water_station_daily", ("station_id", "day"), _WATER, _day_end
+)
+WATER_STATION_MONTHLY = IndicatorTable(
+    "water_station_monthly", ("station_id", "month"), (*_WATER, "n_days"), _month_end,
+)
+NOISE_STATION_DAILY = IndicatorTable(
+    "noise_station_daily",
+    ("station_id", "day"),
+    ("zone", "ld", "ln", "ldn", "n_day", "n_night", "night_lmax", "day_ok", "night_ok",
+     "night_lmax_ok"),
+    _day_end,
+)

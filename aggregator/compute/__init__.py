@@ -1,0 +1,1 @@
+"""Pure computation of indicators: datetimes, numpy arrays and the standards library; no database."""

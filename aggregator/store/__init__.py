@@ -1,0 +1,1 @@
+"""The aggregator's database side: the work queue, loading readings, writing indicator rows."""

@@ -32,10 +32,10 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aggregator import hour_readings
 from aggregator.compute import periods, region_day, station_day
 from aggregator.compute.beijing_time import DAY, period_end
-from aggregator.store import batch_writes, locks, queue, stations, stored_indicators
+from aggregator.compute.station_readings import HourReadings
+from aggregator.store import batch_readings, batch_writes, locks, queue, stations, stored_indicators
 from aggregator.store.indicator_rows import SyncStats
 from envmon import alert_feed, db  # alert_feed: recomputed station-days for the alerts engine
 
@@ -52,7 +52,7 @@ class BatchResult:
 
 
 #: Minute/real-time readings one batch may hold (as arrays, 16 bytes each, plus the binary
-#: result while it is read; aggregator/sample_hours.py): a batch of history is thousands of
+#: result while it is read; aggregator/compute/sample_hours.py): a batch of history is thousands of
 #: station-days, and a station sending minute data has 8 640 readings a day. Days beyond the
 #: budget are given back to the queue for the next batch. The counts are the ingest writer's
 #: (``station_day_samples``): known before the readings are read, so they are read once.
@@ -67,7 +67,7 @@ class Loaded:
     dirty: dict[str, list[date]]
     infos: dict[str, station_day.StationInfo]
     windows: dict[str, list[tuple[datetime, datetime]]]
-    readings: dict[str, hour_readings.HourReadings]
+    readings: dict[str, HourReadings]
     deferred: set[tuple[str, date]] = field(default_factory=set)
 
 
@@ -98,14 +98,14 @@ async def load(conn: AsyncConnection[Any], claimed: Sequence[queue.DirtyDay]) ->
     windows = {sid: station_day.windows(days) for sid, days in dirty.items()}
     if not windows:
         return Loaded(dirty, infos, windows, {})
-    readings, counts = await hour_readings.load(conn, windows)
+    readings, counts = await batch_readings.load(conn, windows)
     deferred = _within_budget(dirty, counts, MAX_SAMPLES) if counts else set()
     if deferred:
         dirty = {sid: kept for sid, days in dirty.items()
                  if (kept := [d for d in days if (sid, d) not in deferred])}
         windows = {sid: station_day.windows(days) for sid, days in dirty.items()}
     with_samples = {sid for sid, _ in counts}
-    await hour_readings.load_samples(
+    await batch_readings.load_samples(
         conn, {sid: w for sid, w in windows.items() if sid in with_samples}, readings)
     return Loaded(dirty, infos, windows, readings, deferred)
 

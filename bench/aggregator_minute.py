@@ -28,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator import hour_readings, sample_hours
+from aggregator.compute import sample_hours
+from aggregator.compute.station_readings import HourReadings
+from aggregator.store import batch_readings
 from bench.aggregator_recompute import POLLUTANTS, YEAR, load_and_compare
 from envmon import db, storage
 from envmon.settings import StorageSettings
@@ -73,7 +75,7 @@ async def load(url: str, stations: int, days: int) -> int:
             "n": stations, "names": list(POLLUTANTS), "bases": list(POLLUTANTS.values()),
             "start": start, "end": end})
         rows = cur.rowcount
-        await conn.execute(hour_readings.RECOUNT_SAMPLES)  # as the ingest writer keeps them
+        await conn.execute(batch_readings.RECOUNT_SAMPLES)  # as the ingest writer keeps them
         await conn.execute("ANALYZE readings")
         await conn.commit()
     return rows
@@ -93,8 +95,8 @@ async def derived_hours(url: str, stations: int, days: int, repeat: int) -> None
             await (await conn.execute(SCAN_AND_GROUP)).fetchall()
             scans.append(time.perf_counter() - t)
             t = time.perf_counter()
-            into: dict[str, hour_readings.HourReadings] = {}
-            await hour_readings.load_samples(conn, windows, into)
+            into: dict[str, HourReadings] = {}
+            await batch_readings.load_samples(conn, windows, into)
             hours = sum(len(sample_hours.hourly_values("air", r.samples)) for r in into.values())
             paths.append(time.perf_counter() - t)
             await conn.rollback()

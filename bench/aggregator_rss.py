@@ -23,7 +23,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator import hour_readings
+from aggregator.store import batch_readings
 from tests import layouts
 from tests.conftest import create_database, drop_database, free_port
 
@@ -58,7 +58,7 @@ def main() -> None:
             conn.execute("INSERT INTO stations (station_id, kind, name) SELECT 'rss-' || i,"
                          " 'air', 'rss-' || i FROM generate_series(1, %(stations)s) i", size)
             conn.execute(READINGS, size)
-            conn.execute(hour_readings.RECOUNT_SAMPLES)  # as the ingest writer keeps them
+            conn.execute(batch_readings.RECOUNT_SAMPLES)  # as the ingest writer keeps them
             conn.execute(MARK, size)
             print(f"{args.stations * 6 * args.samples} rt readings in one day of "
                   f"{args.stations} stations", flush=True)

@@ -1,5 +1,5 @@
 """Hourly values from stored readings, sample by sample: the input of every indicator, and
-the reference aggregator/sample_hours.py (the array path the worker runs) is tested against.
+the reference aggregator/compute/sample_hours.py (the array path the worker runs) is tested against.
 
 Per station, parameter and hour (keyed by the hour's UTC start, like readings):
 
@@ -87,7 +87,7 @@ def combine(
     kind: StationKind, parameter: str, good: list[float], step: float
 ) -> tuple[float | None, bool] | None:
     """Value and validity of an hour from its valid samples (``good``) of a series sampled
-    every ``step`` minutes; None if not derivable. aggregator/sample_hours.py computes the
+    every ``step`` minutes; None if not derivable. aggregator/compute/sample_hours.py computes the
     plain means (``is_plain_mean``) on arrays and calls this for the others."""
     if kind == "noise" and parameter in _NOISE_PERCENTILES:
         return None

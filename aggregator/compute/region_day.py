@@ -18,15 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from aggregator import hour_readings, standards
-from aggregator.compute import air_arrays
+from aggregator import standards
+from aggregator.compute import air_arrays, station_readings
 from aggregator.compute.air_arrays import Grid
 from aggregator.compute.air_reference import DAILY_MEANS
 from aggregator.compute.beijing_time import DAY, HOUR, day_start
 from aggregator.compute.hour_reports import HourBlocks
 from aggregator.compute.hourly_values import HourlyValue
 from aggregator.compute.station_day import Row, StationInfo, StationResults, daily_rows
-from aggregator.hour_readings import HourReadings
+from aggregator.compute.station_readings import HourReadings
 from aggregator.standards import POLLUTANTS
 
 Array = np.ndarray[Any, Any]
@@ -191,7 +191,7 @@ def _grids(
         mine = set(dirty.get(sid, ()))
         derived = [h for h in stored.derived.get(sid, ())
                    if standards.beijing_day(h.ts) not in mine] + own.get(sid, [])
-        out.append(hour_readings.grid(lo, (hi - lo) // DAY, stored.readings.get(sid), derived))
+        out.append(station_readings.grid(lo, (hi - lo) // DAY, stored.readings.get(sid), derived))
     return out
 
 

@@ -18,14 +18,14 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
-from aggregator import hour_readings, sample_hours, standards
-from aggregator.compute import air_arrays, noise, water
+from aggregator import standards
+from aggregator.compute import air_arrays, noise, sample_hours, station_readings, water
 from aggregator.compute.air_arrays import Grid
 from aggregator.compute.beijing_time import DAY, day_start, to_pg_us
 from aggregator.compute.hour_reports import HourBlocks
 from aggregator.compute.hourly_values import HourlyValue, hour_of
-from aggregator.hour_readings import HourReadings
-from aggregator.sample_hours import SampleSeries
+from aggregator.compute.sample_hours import SampleSeries
+from aggregator.compute.station_readings import HourReadings
 from envmon.parameters import StationKind
 
 #: an indicator row as computed and stored: column -> value
@@ -186,7 +186,7 @@ def _air(
     """Each window [first dirty - 1 day, last dirty + 2 days) as one grid: the first day is
     history for the moving averages, hourly reports for the others (the day after a dirty
     day looks back into it), daily reports for the dirty days (``air_reports``)."""
-    return [hour_readings.grid(lo, (hi - lo) // DAY, readings, derived) for lo, hi in wins]
+    return [station_readings.grid(lo, (hi - lo) // DAY, readings, derived) for lo, hi in wins]
 
 
 def air_reports(

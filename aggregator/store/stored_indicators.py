@@ -12,12 +12,12 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from aggregator import hour_readings
 from aggregator.compute.air_reference import DAILY_COLUMNS, DAILY_MEANS
 from aggregator.compute.hourly_values import HourlyValue
 from aggregator.compute.region_day import DailyMeans, Region, StoredHours
 from aggregator.compute.station_day import Row
 from aggregator.standards import POLLUTANTS
+from aggregator.store import batch_readings
 
 _DAILY = ", ".join(DAILY_COLUMNS)
 
@@ -29,7 +29,7 @@ async def stored_hours(
     stations of each region over [lo, hi)."""
     out = {}
     for region, (lo, hi, stations) in wanted.items():
-        readings, _ = await hour_readings.load(
+        readings, _ = await batch_readings.load(
             conn, {sid: [(lo, hi)] for sid in stations}, hourly_only=True)
         derived: dict[str, list[HourlyValue]] = defaultdict(list)
         async with conn.cursor() as cur:

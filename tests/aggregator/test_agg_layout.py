@@ -16,10 +16,6 @@ COMPUTE = Path(__file__).resolve().parents[2] / "aggregator" / "compute"
 #: what compute/ may import besides the standard library
 ALLOWED = ("numpy", "aggregator.standards", "aggregator.compute", "envmon.parameters",
            "ingest.reading")
-#: pure code still in files that also read the database (HourReadings and the hour grid of
-#: hour_readings.py, the minute/real-time hours of sample_hours.py): imported from there
-#: until they move into compute/ and store/
-TRANSITIONAL = ("aggregator.hour_readings", "aggregator.sample_hours")
 
 
 def imports(path: Path) -> set[str]:
@@ -46,7 +42,7 @@ def test_compute_reads_no_database(path: Path) -> None:
     third_party = {n for n in names
                    if n.split(".")[0] in ("numpy", "aggregator", "envmon", "ingest")}
     assert {n for n in third_party
-            if not _within(n, ALLOWED + TRANSITIONAL) and n != "aggregator"} == set()
+            if not _within(n, ALLOWED) and n != "aggregator"} == set()
 
 
 def test_imports_sees_a_database_import(tmp_path: Path) -> None:
@@ -58,17 +54,16 @@ def test_imports_sees_a_database_import(tmp_path: Path) -> None:
 
 _LOADED = ("import json, sys, {module}; print(json.dumps(sorted(m for m in sys.modules"
            " if m.split('.')[0] == 'psycopg' or m.startswith('aggregator.store')"
-           " or m in {transitional!r})))")
+           ")))")
 
 
 @pytest.mark.parametrize("path", sorted(COMPUTE.glob("*.py")), ids=lambda p: p.name)
 def test_compute_loads_no_database_driver(path: Path) -> None:
-    """Importing a compute module loads neither psycopg nor the store, unless through the
-    transitional modules above."""
+    """Importing a compute module loads neither psycopg nor the store."""
     module = "aggregator.compute" + ("" if path.stem == "__init__" else f".{path.stem}")
     got = subprocess.run(
-        [sys.executable, "-c", _LOADED.format(module=module, transitional=TRANSITIONAL)],
+        [sys.executable, "-c", _LOADED.format(module=module)],
         capture_output=True, text=True, check=True, cwd=COMPUTE.parents[1],
     )
     loaded = set(json.loads(got.stdout))
-    assert not loaded or loaded & set(TRANSITIONAL), loaded
+    assert not loaded, loaded

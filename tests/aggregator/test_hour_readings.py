@@ -1,4 +1,4 @@
-"""Loading readings for a batch (aggregator/hour_readings.py): the per-station-day sample
+"""Loading readings for a batch (aggregator/batch_readings.py): the per-station-day sample
 counts the ingest writer keeps for the batch budget (migration 0032), and the minute data
 read the same whether stations share their windows or not."""
 
@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from psycopg import AsyncConnection
 
-from aggregator import hour_readings, standards
+from aggregator import standards
 from aggregator.compute import station_day
+from aggregator.compute.station_readings import HourReadings
+from aggregator.store import batch_readings
 from envmon.stations import Station
 from ingest.reading import DataFlag, Interval, Reading
 from tests.aggregator.agg_support import add_stations, fetch, write
@@ -57,13 +59,13 @@ async def test_the_writer_counts_new_minute_and_realtime_readings_per_beijing_da
         db_conn, "SELECT station_id, day, n FROM station_day_samples"
         " WHERE station_id = %s", sid)) == want
     windows = {sid: station_day.windows([DAY1])}  # DAY1-1 ... DAY1+1
-    loaded, counts = await hour_readings.load(db_conn, windows)
+    loaded, counts = await batch_readings.load(db_conn, windows)
     await db_conn.commit()
     assert counts == want
     assert len(loaded[sid].series["pm10"][0]) == 24
     # a window of the next day only: DAY1's count is not in it
     later = {sid: [(start_of(DAY1 + timedelta(days=1)), start_of(DAY1 + timedelta(days=2)))]}
-    assert await hour_readings.sample_counts(db_conn, later) == {
+    assert await batch_readings.sample_counts(db_conn, later) == {
         (sid, DAY1 + timedelta(days=1)): 60}
     await db_conn.commit()
 
@@ -79,11 +81,11 @@ async def test_minute_data_is_read_the_same_with_shared_or_separate_windows(
                           minutes(s, DAY1, 100) + minutes(s, DAY1 + timedelta(days=5), 30,
                                                           flag="C")])
     wins = station_day.windows([DAY1 + timedelta(days=1)])  # DAY1 ... DAY1+2
-    shared: dict[str, hour_readings.HourReadings] = {}
-    await hour_readings.load_samples(db_conn, {s: wins for s in ids}, shared)
-    joined: dict[str, hour_readings.HourReadings] = {}
+    shared: dict[str, HourReadings] = {}
+    await batch_readings.load_samples(db_conn, {s: wins for s in ids}, shared)
+    joined: dict[str, HourReadings] = {}
     far = station_day.windows([DAY1 + timedelta(days=5)])
-    await hour_readings.load_samples(db_conn, {ids[0]: wins, ids[1]: far}, joined)
+    await batch_readings.load_samples(db_conn, {ids[0]: wins, ids[1]: far}, joined)
     await db_conn.commit()
     (a,), (b,) = shared[ids[0]].samples, shared[ids[1]].samples
     (c,), (d,) = joined[ids[0]].samples, joined[ids[1]].samples

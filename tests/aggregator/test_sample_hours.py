@@ -1,4 +1,4 @@
-"""Hourly values from minute and real-time readings on arrays (aggregator/sample_hours.py)
+"""Hourly values from minute and real-time readings on arrays (aggregator/compute/sample_hours.py)
 equal the per-sample reference (aggregator/compute/hourly_values.py) value for value: GB 3095
 表4 45-minute rule, HJ 212 表8 flags, fsum means for air, the reference's arithmetic for water
 and noise."""
@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator import sample_hours
 from aggregator.compute import hourly_values as hourly
+from aggregator.compute import sample_hours
 from aggregator.compute.beijing_time import to_pg_us
 from aggregator.compute.flags import EXCLUDED_FLAGS, VALID_FLAGS
 from aggregator.compute.hourly_values import Sample
-from aggregator.sample_hours import SampleSeries
+from aggregator.compute.sample_hours import SampleSeries
 from envmon.parameters import StationKind
 from ingest.reading import Interval
 
@@ -31,7 +31,7 @@ PARAMETERS: dict[StationKind, tuple[str, ...]] = {
 
 
 def as_series(samples: list[Sample]) -> list[SampleSeries]:
-    """The samples as aggregator/hour_readings.py reads them: one series per parameter and
+    """The samples as aggregator/store/batch_readings.py reads them: one series per parameter and
     interval, in the order the database returns them (any)."""
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for s in samples:

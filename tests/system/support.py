@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from aggregator import hour_readings
+from aggregator.store import batch_readings
 from envmon import db, storage
 from tests.conftest import REPO, free_port
 from tests.ingest.support import local_http, local_metric
@@ -166,7 +166,7 @@ async def fresh_copy(source_url: str, url: str, stations: list[str]) -> None:
                     into.write(block)
         dst.execute("INSERT INTO dirty_days (station_id, day) SELECT DISTINCT station_id,"
                     " (ts AT TIME ZONE 'Asia/Shanghai')::date FROM readings")
-        dst.execute(hour_readings.RECOUNT_SAMPLES)  # and their sample counts, as it keeps them
+        dst.execute(batch_readings.RECOUNT_SAMPLES)  # and their sample counts, as it keeps them
 
 
 def snapshot(url: str, table: str, scope: list[str]) -> list[tuple[Any, ...]]:

@@ -1,18 +1,18 @@
-"""Station-reported hourly readings loaded as arrays, and air hour grids built from them.
+"""Loading a batch's readings: station-reported hourly readings and minute/real-time
+samples inside each station's windows, as arrays (aggregator/store/wire_format.py), into the
+containers of aggregator/compute/station_readings.py.
 
-Station hourly values (interval ``hour``) are nearly all of the aggregator's input. They are
-read as one array per station and parameter (aggregator/pg_arrays.py): timestamps, and the
-value where the flag lets it enter statistics, NaN where it does not (aggregator/flags.py,
-the same rule as the ``hourly_values`` view). An hourly reading wins over values derived from
-minute or real-time readings of the same hour, even when its flag makes the hour invalid
-(aggregator/hourly.py).
+Station hourly values (interval ``hour``) are nearly all of the aggregator's input: one array
+per station and parameter, timestamps and the value where the flag lets it enter statistics,
+NaN where it does not (aggregator/compute/flags.py, the same rule as the ``hourly_values``
+view). Minute and real-time samples are read once, within a budget sized from the
+per-station-day counts the ingest writer keeps (``station_day_samples``, migration 0032).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,42 +20,14 @@ import numpy as np
 from psycopg import AsyncConnection, sql
 
 from aggregator import standards
-from aggregator.compute.air_arrays import Grid
-from aggregator.compute.beijing_time import HOUR_US, from_pg_us, to_pg_us
+from aggregator.compute.beijing_time import from_pg_us
 from aggregator.compute.flags import VALID_FLAGS
-from aggregator.compute.hourly_values import HourlyValue
-from aggregator.sample_hours import SampleSeries
-from aggregator.standards import POLLUTANTS
+from aggregator.compute.sample_hours import SampleSeries
+from aggregator.compute.station_readings import HourReadings
 from aggregator.store.wire_format import use_numpy
 
-Array = np.ndarray[Any, Any]
 Window = tuple[datetime, datetime]
 _US = timedelta(microseconds=1)
-
-
-@dataclass(slots=True)
-class HourReadings:
-    """One station's readings: hourly ones per parameter as hour starts (PostgreSQL µs) and
-    values (NaN = flagged out), the flagged hourly ones listed for the exclusion counts; and
-    its minute and real-time readings as one series per parameter and interval."""
-
-    series: dict[str, tuple[Array, Array]] = field(default_factory=dict)
-    flagged: list[tuple[str, datetime, str]] = field(default_factory=list)
-    samples: list[SampleSeries] = field(default_factory=list)
-
-    def hours_of(self, parameter: str) -> set[int]:
-        got = self.series.get(parameter)
-        return set() if got is None else set(got[0].tolist())
-
-    def hourly_values(self) -> list[HourlyValue]:
-        """As aggregator.hourly would make them (for water and noise stations)."""
-        out = []
-        for parameter, (stamps, values) in self.series.items():
-            for us, v in zip(stamps.tolist(), values.tolist(), strict=True):
-                valid = v == v
-                out.append(HourlyValue(parameter, from_pg_us(us), v if valid else None, valid,
-                                       "hour", 1, 0 if valid else 1))
-        return out
 
 
 def window_params(wanted: Mapping[str, Sequence[Window]]) -> tuple[Any, ...]:
@@ -152,7 +124,7 @@ async def load_samples(
     into: dict[str, HourReadings],
 ) -> None:
     """The minute and real-time readings of each station inside its windows, one array per
-    station, parameter and interval (aggregator/sample_hours.py).
+    station, parameter and interval (aggregator/compute/sample_hours.py).
 
     Stations that share their windows (a backlog of the same days, or today's live data)
     are read with ``station_id = ANY(...)`` and the windows as plain time bounds: per
@@ -180,36 +152,3 @@ async def load_samples(
         for sid, parameter, interval, stamps, values, bad_ts, bad_flags in await cur.fetchall():
             into.setdefault(sid, HourReadings()).samples.append(
                 SampleSeries.of(parameter, interval, stamps, values, bad_ts, bad_flags))
-
-
-def grid(
-    start: datetime, n_days: int, readings: HourReadings | None,
-    derived: Iterable[HourlyValue] = (),
-) -> Grid:
-    """The air grid of ``n_days`` Beijing days from ``start``: hourly readings, then the
-    derived hourly values of the hours that have no hourly reading."""
-    n = n_days * 24
-    values = np.full((len(POLLUTANTS), n), np.nan)
-    base = to_pg_us(start)
-    taken = np.zeros((len(POLLUTANTS), n), dtype=bool)
-    for row, parameter in enumerate(POLLUTANTS):
-        got = None if readings is None else readings.series.get(parameter)
-        if got is None:
-            continue
-        stamps, vals = got
-        idx = (stamps - base) // HOUR_US
-        inside = (idx >= 0) & (idx < n)
-        values[row, idx[inside]] = vals[inside]
-        taken[row, idx[inside]] = True
-    rows: dict[str, int] = {p: i for i, p in enumerate(POLLUTANTS)}
-    hour_at: dict[datetime, int] = {}  # the parameters of an hour share its start
-    for h in derived:
-        row_of = rows.get(h.parameter)
-        if row_of is None or not h.valid or h.value is None:
-            continue
-        i = hour_at.get(h.ts)
-        if i is None:
-            i = hour_at[h.ts] = (to_pg_us(h.ts) - base) // HOUR_US
-        if 0 <= i < n and not taken[row_of, i]:
-            values[row_of, i] = h.value
-    return Grid(start, values)

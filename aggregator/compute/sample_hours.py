@@ -5,7 +5,7 @@ values as aggregator/hourly.py, the per-sample reference (compared value for val
 tests/aggregator/test_sample_hours.py), without a Python object per sample:
 
 * a series is one station's readings of one parameter and interval, read as arrays
-  (aggregator/hour_readings.py): timestamps (PostgreSQL µs, distinct: they are the readings'
+  (aggregator/store/batch_readings.py): timestamps (PostgreSQL µs, distinct: they are the readings'
   key), values, and whether the flag lets the value in (aggregator/flags.py);
 * per hour, the smallest spacing of its samples (1 min for a single one) is the time a
   sample covers, and the hour is valid when the valid samples cover >= 45 minutes (GB 3095

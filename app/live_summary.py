@@ -19,7 +19,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -29,11 +28,11 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from envmon import db
+from envmon.beijing_time import BEIJING
 from envmon.settings import Settings
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 RATE_WINDOW_S = 30.0
 INDICATOR_TABLES = ("air_station_daily", "air_station_hourly", "water_station_daily",
                     "noise_station_daily")

@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aggregator.compute import air_arrays as ag
 from aggregator.compute import air_reference
-from aggregator.standards.air_time import HOUR, day_start
+from aggregator.standards.air_time import day_start
+from envmon.beijing_time import HOUR
 
 T = TypeVar("T")
 BASE = np.array([9.0, 35.0, 0.8, 70.0, 80.0, 45.0])  # so2 no2 co o3 pm10 pm25

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from envmon.beijing_time import month_start, next_month
 from envmon.settings import StorageSettings
 
 Backend = Literal["timescale", "plain"]
@@ -106,14 +107,6 @@ def _preloads_timescale(shared_preload_libraries: str) -> bool:
     """True when the server setting lists the TimescaleDB loader."""
     names = (n.strip().strip('"') for n in shared_preload_libraries.split(","))
     return "timescaledb" in names
-
-
-def month_start(day: date) -> date:
-    return date(day.year, day.month, 1)
-
-
-def next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def partition_name(month: date) -> str:

@@ -9,16 +9,15 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from envmon.beijing_time import BEIJING
 from envmon.parameters import catalogue, parameter
 from envmon.stations import Station
 from ingest.errors import Rejection
 from ingest.reading import DataFlag, Interval, Reading
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 MAX_DOCUMENTS = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=10)
 

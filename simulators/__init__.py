@@ -1,7 +1,7 @@
 """Simulated stations: seeded air/water/noise physics, HJ 212 cadences, fault injection, load
 mode and real-data replay (``envmon simulate``; the demo is :func:`simulators.demo.run`)."""
 
-from simulators.document import BEIJING, Document, Message
+from simulators.document import Document, Message
 from simulators.encode import Hj212Encoder, JsonEncoder
 from simulators.faults import FAULTS, FaultInjector, FaultRates
 from simulators.load import LoadResult, load_stations, run_load
@@ -13,7 +13,6 @@ from simulators.stream import Run, Scenario
 from simulators.tcp import Hj212TcpSink
 
 __all__ = [
-    "BEIJING",
     "FAULTS",
     "Cadence",
     "Document",

@@ -12,11 +12,12 @@ from typing import Any, TextIO, TypeVar
 
 import click
 
+from envmon.beijing_time import BEIJING
 from envmon.clikit import load_settings, setup_logging
 from envmon.settings import MqttTarget, Settings
 from envmon.stations import Station, parse_station_file
 from simulators.demo import pingliang_file
-from simulators.document import BEIJING, Message
+from simulators.document import Message
 from simulators.encode import JsonEncoder
 from simulators.faults import FaultRates
 from simulators.load import load_stations, run_load

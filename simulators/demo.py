@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 
 from envmon import db
+from envmon.beijing_time import BEIJING
 from envmon.settings import MqttTarget, Settings
 from envmon.stations import Station, parse_station_file, upsert_stations
-from simulators.document import BEIJING
 from simulators.faults import FaultRates
 from simulators.play import MqttSink, play
 from simulators.publish import Publisher

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Literal
 
+from envmon.beijing_time import BEIJING
 from ingest.reading import DataFlag, Interval
 
 # China has no daylight saving; a fixed offset keeps formatting cheap in load mode.
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 Channel = Literal["data", "hj212"]
 # Station ids the unknown-station fault invents: the real id behind this prefix (never registered).

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from simulators.document import BEIJING, Document
+from envmon.beijing_time import BEIJING
+from simulators.document import Document
 from simulators.models.base import magnus_rh
 from simulators.station import DECIMALS
 

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from envmon.beijing_time import BEIJING
 from envmon.parameters import StationKind, catalogue
 from envmon.stations import Station
-from simulators.document import BEIJING, Document
+from simulators.document import Document
 from simulators.models import Region, model_for
 from simulators.models.noise import energy_mean
 

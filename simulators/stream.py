@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from envmon.beijing_time import BEIJING, DAY, HOUR
 from envmon.stations import Station
-from simulators.document import BEIJING, Document, Message
+from simulators.document import Document, Message
 from simulators.encode import Encoder, Hj212Encoder, JsonEncoder
 from simulators.faults import FaultInjector, FaultRates
 from simulators.models import Region
 from simulators.station import Cadence, SimStation
 
-HOUR = timedelta(hours=1)
 Encoding = Literal["json", "hj212"]
-_LENGTH = {"rt": timedelta(0), "min": timedelta(0), "hour": HOUR, "day": timedelta(days=1)}
+_LENGTH = {"rt": timedelta(0), "min": timedelta(0), "hour": HOUR, "day": DAY}
 
 
 def due(doc: Document, cadence: Cadence) -> datetime:

@@ -1,22 +1,22 @@
 """Time as the aggregator counts it, defined once: Beijing natural days (the days of HJ 633/663
 and GB 3096 indicators), hours, months and years (the period figures), and instants in
 PostgreSQL microseconds (the unit of the timestamptz arrays aggregator/store/wire_format.py
-reads, which the hour grids are indexed by). Beijing time, the hour and a day's start come
-from the standards library."""
+reads, which the hour grids are indexed by). Beijing time, the hour, the day and the month
+step are the ground floor's (envmon/beijing_time.py), a day's start the standards library's."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from aggregator.standards.air_time import BEIJING, HOUR, day_start
+from aggregator.standards.air_time import day_start
+from envmon.beijing_time import BEIJING, DAY, HOUR, next_month
 
 __all__ = [
     "BEIJING", "DAY", "HOUR", "HOUR_US", "PG_EPOCH_US", "PeriodName", "day_end", "day_start",
     "from_pg_us", "next_month", "period_end", "to_pg_us",
 ]
 
-DAY = timedelta(days=1)
 #: one hour in microseconds, the unit of timestamptz arrays (``to_pg_us``)
 HOUR_US = 3_600_000_000
 #: 2000-01-01 UTC (PostgreSQL's epoch) in Unix microseconds
@@ -30,11 +30,6 @@ PeriodName = Literal["month", "year"]
 def day_end(day: date) -> datetime:
     """00:00 Beijing of the day after ``day``."""
     return day_start(day + DAY)
-
-
-def next_month(day: date) -> date:
-    """The first day of the month after ``day``'s."""
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def period_end(period: str, start: date) -> date:

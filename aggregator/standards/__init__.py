@@ -18,7 +18,7 @@ from aggregator.standards.air_annual import (
     exceedance_multiple,
     percentile,
 )
-from aggregator.standards.air_time import BEIJING, beijing_day, hour_end_label
+from aggregator.standards.air_time import beijing_day, hour_end_label
 from aggregator.standards.air_validity import (
     MONTH_MIN_DAYS,
     MONTH_MIN_DAYS_FEBRUARY,
@@ -103,6 +103,7 @@ from aggregator.standards.water import (
     target_compliance,
     water_exceedance,
 )
+from envmon.beijing_time import BEIJING
 
 __all__ = [
     "ABOVE_TOP_IAQI",

@@ -8,14 +8,11 @@ of an hour is simply the Beijing date of its start.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from aggregator.standards.errors import StandardsError
-
-BEIJING = ZoneInfo("Asia/Shanghai")
-HOUR = timedelta(hours=1)
+from envmon.beijing_time import BEIJING, HOUR
 
 
 def _aware(ts: datetime) -> datetime:

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from aggregator.standards.air_time import BEIJING, HOUR, day_start
+from aggregator.standards.air_time import day_start
 from aggregator.standards.errors import StandardsError
+from envmon.beijing_time import BEIJING, HOUR
 
 HourlySeries = Mapping[datetime, float | None]
 

@@ -17,9 +17,10 @@ from importlib import resources
 from typing import Any, Literal
 
 from aggregator.standards._numbers import round_half_even
-from aggregator.standards.air_time import HOUR, day_start
+from aggregator.standards.air_time import day_start
 from aggregator.standards.air_validity import Aggregate
 from aggregator.standards.errors import StandardsError
+from envmon.beijing_time import HOUR
 
 Zone = Literal["0", "1", "2", "3", "4a", "4b"]
 ZONES: tuple[Zone, ...] = ("0", "1", "2", "3", "4a", "4b")

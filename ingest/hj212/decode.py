@@ -14,16 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
+from envmon.beijing_time import BEIJING
 from envmon.parameters import StationKind, parameter
 from envmon.stations import Station
 from ingest.errors import Rejection
 from ingest.hj212.codes import code_table
 from ingest.hj212.packet import Packet, cp_items
 from ingest.reading import DATA_FLAGS, Interval, Reading
-
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 # CN -> (interval, value suffixes that carry the period value). 表4's other statistics of the same
 # period (-Min, -Max, -Cou, -Zs*) and per-item metadata (-EFlag, -SampleTime) are known and not

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from envmon.beijing_time import BEIJING
 from ingest.hj212.codes import code_table
 from ingest.hj212.crc import crc16_hex
-from ingest.hj212.decode import BEIJING, DATA_COMMANDS, ST_KINDS
+from ingest.hj212.decode import DATA_COMMANDS, ST_KINDS
 from ingest.hj212.packet import FLAG_ACK, FLAG_SPLIT
 
 FLAG_2017 = 0b100  # version bits V5..V0 = 000001: HJ 212-2017 (§2.1)

@@ -26,7 +26,8 @@ from aggregator.compute import air_arrays as ag
 from aggregator.compute import air_reference
 from aggregator.standards import Period, Pollutant, StandardsError
 from aggregator.standards import aqi as std_aqi
-from aggregator.standards.air_time import HOUR, day_start
+from aggregator.standards.air_time import day_start
+from envmon.beijing_time import HOUR
 
 SWITCH_EDGE = date(2026, 2, 27)  # 2 days of 2012 rules, then 2026 (2026-03-01)
 STARTS = (date(2025, 6, 1), SWITCH_EDGE, date(2026, 2, 28), date(2026, 6, 1))

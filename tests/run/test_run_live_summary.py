@@ -12,8 +12,9 @@ import pytest
 from psycopg import AsyncConnection
 from rich.console import Console
 
-from app.live_summary import BEIJING, RateMeter, render, run, take
+from app.live_summary import RateMeter, render, run, take
 from envmon import db
+from envmon.beijing_time import BEIJING
 from envmon.settings import Settings, StorageSettings
 from tests.conftest import create_database, drop_database
 

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from envmon.beijing_time import BEIJING
 from envmon.stations import Station, StationRegistry, parse_station_file
 from ingest.errors import Rejection
 from ingest.hj212 import Reassembler, decode_mqtt_payload
 from ingest.reading import Reading
 from ingest.router import Router
-from simulators.document import BEIJING, Message
+from simulators.document import Message
 from simulators.faults import FaultRates
 from simulators.station import Cadence
 from simulators.stream import Encoding, Run, Scenario

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from envmon import db
+from envmon.beijing_time import BEIJING
 from envmon.settings import MqttTarget
 from envmon.stations import StationRegistry, parse_station_file, upsert_stations
 from ingest.errors import Rejection
 from ingest.router import Router
-from simulators.document import BEIJING, Message
+from simulators.document import Message
 from simulators.faults import FaultRates
 from simulators.play import MqttSink, play
 from simulators.publish import Publisher

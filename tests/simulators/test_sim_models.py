@@ -17,9 +17,9 @@ from aggregator.standards import (
     o3_daily_max_1h,
     o3_mda8,
 )
+from envmon.beijing_time import BEIJING
 from envmon.parameters import catalogue
 from envmon.stations import Station
-from simulators.document import BEIJING
 from simulators.models import AirModel, NoiseModel, WaterModel
 from simulators.models.noise import energy_mean
 from simulators.models.water import NH3N

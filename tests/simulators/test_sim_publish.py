@@ -14,12 +14,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from envmon.beijing_time import BEIJING
 from envmon.settings import MqttTarget, Settings
 from envmon.stations import StationRegistry
 from ingest.mqtt_wire import publish_packet, varint
 from ingest.router import Router
 from simulators import demo
-from simulators.document import BEIJING
 from simulators.load import load_stations, run_load
 from simulators.publish import Publisher, PublishError
 from tests.conftest import Broker, free_port

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from envmon.beijing_time import BEIJING
 from envmon.stations import Station, StationRegistry
 from ingest.router import Router
-from simulators.document import BEIJING, Message
+from simulators.document import Message
 from simulators.encode import JsonEncoder
 from simulators.replay import history, prsa_files, row_document
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from prometheus_client import CollectorRegistry
 
+from envmon.beijing_time import BEIJING
 from envmon.settings import GatewaySettings
 from envmon.stations import StationRegistry, parse_station_file, upsert_stations
 from ingest.errors import Rejection
@@ -20,7 +21,6 @@ from ingest.hj212 import Intake, Reassembler, take_packet
 from ingest.hj212.gateway import Gateway, GatewayMetrics
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
-from simulators.document import BEIJING
 from simulators.faults import FaultRates
 from simulators.play import play
 from simulators.stream import Run, Scenario

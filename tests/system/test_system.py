@@ -33,9 +33,10 @@ import pytest
 
 from aggregator import report
 from envmon import db
+from envmon.beijing_time import BEIJING
 from envmon.settings import MqttTarget
 from envmon.stations import parse_station_file, upsert_stations
-from simulators.document import BEIJING, Document, Message
+from simulators.document import Document, Message
 from simulators.encode import JsonEncoder
 from simulators.faults import FaultRates
 from simulators.play import MqttSink, play

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import pytest
 from psycopg import AsyncConnection
 
+from envmon.beijing_time import BEIJING
 from envmon.stations import parse_station_file
 from ingest.reading import Reading
 from simulators.demo import pingliang_file
-from simulators.document import BEIJING
 from simulators.station import Cadence
 from simulators.stream import Scenario, documents
 from tests.aggregator.agg_support import add_stations, write_and_drain

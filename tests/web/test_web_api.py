@@ -19,9 +19,9 @@ from openapi_spec_validator import validate
 
 from aggregator import standards
 from app.cli import main
+from envmon.beijing_time import BEIJING
 from envmon.stations import parse_station_file
 from simulators.demo import pingliang_file
-from simulators.document import BEIJING
 from tests.conftest import REPO, free_port
 from tests.run.support import RunProcess, clean_env, envmon_argv
 from tests.web.support import on_every_layout

@@ -21,10 +21,10 @@ import pytest
 
 from aggregator import standards
 from envmon import db
+from envmon.beijing_time import BEIJING
 from envmon.settings import StorageSettings
 from envmon.stations import parse_station_file
 from simulators.demo import pingliang_file
-from simulators.document import BEIJING
 from tests.conftest import REPO, create_database, drop_database, free_port
 from tests.run.support import RunProcess, clean_env, envmon_argv, reap_servers
 from tests.web.cdp import Browser

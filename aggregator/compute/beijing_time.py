@@ -1,7 +1,8 @@
 """Time as the aggregator counts it, defined once: Beijing natural days (the days of HJ 633/663
 and GB 3096 indicators), hours, months and years (the period figures), and instants in
-PostgreSQL microseconds (the unit of the timestamptz arrays aggregator/store/wire_format.py
-reads, which the hour grids are indexed by). Beijing time, the hour, the day and the month
+microseconds since the Unix epoch (the unit of the timestamp arrays the computation receives,
+which the hour grids are indexed by; aggregator/store/wire_format.py converts PostgreSQL's
+own once, as it decodes them). Beijing time, the hour, the day and the month
 step are the ground floor's (envmon/beijing_time.py), a day's start the standards library's."""
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from aggregator.standards.air_time import day_start
 from envmon.beijing_time import BEIJING, DAY, HOUR, next_month
 
 __all__ = [
-    "BEIJING", "DAY", "HOUR", "HOUR_US", "PG_EPOCH_US", "PeriodName", "day_end", "day_start",
-    "from_pg_us", "next_month", "period_end", "to_pg_us",
+    "BEIJING", "DAY", "HOUR", "HOUR_US", "PeriodName", "day_end", "day_start", "from_us",
+    "next_month", "period_end", "to_us",
 ]
 
-#: one hour in microseconds, the unit of timestamptz arrays (``to_pg_us``)
+#: one hour in microseconds, the unit of timestamp arrays (``to_us``)
 HOUR_US = 3_600_000_000
-#: 2000-01-01 UTC (PostgreSQL's epoch) in Unix microseconds
-PG_EPOCH_US = 946_684_800_000_000
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: the periods of the stored period figures (``air_region_period.period``)
 PeriodName = Literal["month", "year"]
@@ -37,11 +36,11 @@ def period_end(period: str, start: date) -> date:
     return next_month(start) if period == "month" else date(start.year + 1, 1, 1)
 
 
-def to_pg_us(ts: datetime) -> int:
-    """Microseconds since PostgreSQL's epoch (2000-01-01 UTC), as timestamptz is sent."""
-    return int(ts.timestamp()) * 1_000_000 + ts.microsecond - PG_EPOCH_US
+def to_us(ts: datetime) -> int:
+    """Microseconds since the Unix epoch (1970-01-01 UTC)."""
+    return int(ts.timestamp()) * 1_000_000 + ts.microsecond
 
 
-def from_pg_us(us: int) -> datetime:
-    """The instant ``us`` microseconds after PostgreSQL's epoch (``to_pg_us`` reversed)."""
-    return _PG_EPOCH + timedelta(microseconds=us)
+def from_us(us: int) -> datetime:
+    """The instant ``us`` microseconds after the Unix epoch (``to_us`` reversed)."""
+    return _EPOCH + timedelta(microseconds=us)

@@ -5,7 +5,7 @@ values as aggregator/hourly.py, the per-sample reference (compared value for val
 tests/aggregator/test_sample_hours.py), without a Python object per sample:
 
 * a series is one station's readings of one parameter and interval, read as arrays
-  (aggregator/store/batch_readings.py): timestamps (PostgreSQL µs, distinct: they are the readings'
+  (aggregator/store/batch_readings.py): timestamps (Unix µs, distinct: they are the readings'
   key), values, and whether the flag lets the value in (aggregator/flags.py);
 * per hour, the smallest spacing of its samples (1 min for a single one) is the time a
   sample covers, and the hour is valid when the valid samples cover >= 45 minutes (GB 3095
@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from aggregator import standards
 from aggregator.compute.air_arrays import exact_sums
-from aggregator.compute.beijing_time import HOUR_US, from_pg_us
+from aggregator.compute.beijing_time import HOUR_US, from_us
 from aggregator.compute.hourly_values import HourlyValue, combine, is_plain_mean
 from envmon.parameters import StationKind
 
@@ -64,7 +64,7 @@ class SampleSeries:
         ok = np.ones(len(stamps), dtype=bool)
         ok[np.searchsorted(stamps, flagged_stamps)] = False  # stamps are distinct (the key)
         return cls(parameter, interval, stamps, values, ok,
-                   tuple(zip(map(from_pg_us, flagged_stamps.tolist()), flags, strict=True)))
+                   tuple(zip(map(from_us, flagged_stamps.tolist()), flags, strict=True)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ def hourly_values(kind: StationKind, series: list[SampleSeries]) -> list[HourlyV
     if not rows:
         return []
     starts = np.concatenate(hours)
-    when = {us: from_pg_us(us) for us in np.unique(starts).tolist()}
+    when = {us: from_us(us) for us in np.unique(starts).tolist()}
     stamps = starts.tolist()
     out = []
     for i in np.lexsort((np.concatenate(ranks), starts)).tolist():

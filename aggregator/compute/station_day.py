@@ -21,7 +21,7 @@ from typing import Any
 from aggregator import standards
 from aggregator.compute import air_arrays, noise, sample_hours, station_readings, water
 from aggregator.compute.air_arrays import Grid
-from aggregator.compute.beijing_time import DAY, day_start, to_pg_us
+from aggregator.compute.beijing_time import DAY, day_start, to_us
 from aggregator.compute.hour_reports import HourBlocks
 from aggregator.compute.hourly_values import HourlyValue, hour_of
 from aggregator.compute.sample_hours import SampleSeries
@@ -105,7 +105,7 @@ def compute(
     if derived and readings is not None:  # an hourly reading wins over derived values
         taken = {p: readings.hours_of(p) for p in readings.series}
         derived = [h for h in derived
-                   if to_pg_us(h.ts) not in taken.get(h.parameter, ())]
+                   if to_us(h.ts) not in taken.get(h.parameter, ())]
     sid = info.station_id
     in_dirty = [h for h in derived if standards.beijing_day(h.ts) in dirty]
     out.hourly_rollup += [

@@ -1,7 +1,7 @@
 """One station's readings as the computation receives them, and its air hour grid.
 
 A batch's readings arrive from aggregator/store/batch_readings.py as arrays: each hourly parameter
-as hour starts (PostgreSQL µs, ``compute.beijing_time``) and values (NaN where the flag keeps
+as hour starts (Unix µs, ``compute.beijing_time``) and values (NaN where the flag keeps
 the value out of statistics, ``compute.flags``), the flagged hourly readings listed for the
 exclusion counts, and the minute and real-time readings as one series per parameter and
 interval (``compute.sample_hours``). An hourly reading wins over values derived from minute or
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from aggregator.compute.air_arrays import Grid
-from aggregator.compute.beijing_time import HOUR_US, from_pg_us, to_pg_us
+from aggregator.compute.beijing_time import HOUR_US, from_us, to_us
 from aggregator.compute.hourly_values import HourlyValue
 from aggregator.compute.sample_hours import SampleSeries
 from aggregator.standards import POLLUTANTS
@@ -29,7 +29,7 @@ Array = np.ndarray[Any, Any]
 
 @dataclass(slots=True)
 class HourReadings:
-    """One station's readings: hourly ones per parameter as hour starts (PostgreSQL µs) and
+    """One station's readings: hourly ones per parameter as hour starts (Unix µs) and
     values (NaN = flagged out), the flagged hourly ones listed for the exclusion counts; and
     its minute and real-time readings as one series per parameter and interval."""
 
@@ -47,7 +47,7 @@ class HourReadings:
         for parameter, (stamps, values) in self.series.items():
             for us, v in zip(stamps.tolist(), values.tolist(), strict=True):
                 valid = v == v
-                out.append(HourlyValue(parameter, from_pg_us(us), v if valid else None, valid,
+                out.append(HourlyValue(parameter, from_us(us), v if valid else None, valid,
                                        "hour", 1, 0 if valid else 1))
         return out
 
@@ -60,7 +60,7 @@ def grid(
     derived hourly values of the hours that have no hourly reading."""
     n = n_days * 24
     values = np.full((len(POLLUTANTS), n), np.nan)
-    base = to_pg_us(start)
+    base = to_us(start)
     taken = np.zeros((len(POLLUTANTS), n), dtype=bool)
     for row, parameter in enumerate(POLLUTANTS):
         got = None if readings is None else readings.series.get(parameter)
@@ -79,7 +79,7 @@ def grid(
             continue
         i = hour_at.get(h.ts)
         if i is None:
-            i = hour_at[h.ts] = (to_pg_us(h.ts) - base) // HOUR_US
+            i = hour_at[h.ts] = (to_us(h.ts) - base) // HOUR_US
         if 0 <= i < n and not taken[row_of, i]:
             values[row_of, i] = h.value
     return Grid(start, values)

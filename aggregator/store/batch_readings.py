@@ -20,7 +20,7 @@ import numpy as np
 from psycopg import AsyncConnection, sql
 
 from aggregator import standards
-from aggregator.compute.beijing_time import from_pg_us
+from aggregator.compute.beijing_time import from_us
 from aggregator.compute.flags import VALID_FLAGS
 from aggregator.compute.sample_hours import SampleSeries
 from aggregator.compute.station_readings import HourReadings
@@ -75,7 +75,7 @@ async def load(
             station = out[sid]
             if bad_flags:
                 values[np.isin(stamps, bad_ts)] = np.nan
-                station.flagged += [(parameter, from_pg_us(t), f)
+                station.flagged += [(parameter, from_us(t), f)
                                     for t, f in zip(bad_ts.tolist(), bad_flags, strict=True)]
             station.series[parameter] = (stamps, values)
     return out, {} if hourly_only else await sample_counts(conn, wanted)

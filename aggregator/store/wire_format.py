@@ -23,8 +23,11 @@ from psycopg import AsyncCursor, sql
 from psycopg.adapt import Loader
 from psycopg.pq import Format
 
-from aggregator.compute.beijing_time import to_pg_us
+from aggregator.compute.beijing_time import to_us
 
+#: 2000-01-01 UTC, PostgreSQL's epoch of timestamptz, in Unix microseconds
+PG_EPOCH_US = 946_684_800_000_000
+_TIMESTAMPTZ = 1184
 #: element oid -> (array oid, big-endian element dtype)
 _ELEMENTS: dict[int, tuple[int, str]] = {
     16: (1000, ">u1"),  # bool
@@ -32,7 +35,7 @@ _ELEMENTS: dict[int, tuple[int, str]] = {
     23: (1007, ">i4"),  # int4
     20: (1016, ">i8"),  # int8
     701: (1022, ">f8"),  # float8
-    1184: (1185, ">i8"),  # timestamptz: microseconds since 2000-01-01 UTC
+    1184: (1185, ">i8"),  # timestamptz: microseconds since 2000-01-01 UTC (decoded: Unix µs)
 }
 _NATIVE = {">u1": np.bool_, ">i2": np.int16, ">i4": np.int32, ">i8": np.int64, ">f8": np.float64}
 #: numpy dtype -> element oid of the arrays written
@@ -47,20 +50,25 @@ class ArrayDecodeError(ValueError):
 def decode(data: bytes | bytearray | memoryview, element_oid: int) -> np.ndarray[Any, Any]:
     """A binary array (any number of dimensions) as a native numpy array (no NULLs allowed)."""
     buf = bytes(data)
-    ndim, _, oid = struct.unpack_from(">iiI", buf)
+    ndim, has_nulls, oid = struct.unpack_from(">iiI", buf)
     big = _ELEMENTS[element_oid][1]
     if ndim == 0:
         return np.empty(0, _NATIVE[big])
     if oid != element_oid:
         raise ArrayDecodeError(f"expected elements of oid {element_oid}, got {oid}")
+    if has_nulls:  # a NULL element has no value bytes: the records below would not line up
+        raise ArrayDecodeError("array has NULL elements")
     shape = struct.unpack_from(f">{'i4x' * ndim}", buf, 12)
     size = np.dtype(big).itemsize
     count = int(np.prod(shape))
     records = np.frombuffer(buf, dtype=[("n", ">i4"), ("v", big)], count=count,
                             offset=12 + 8 * ndim)
     if count and (records["n"] != size).any():
-        raise ArrayDecodeError("array has NULL elements")
-    return records["v"].astype(_NATIVE[big]).reshape(shape)
+        raise ArrayDecodeError("array elements of unexpected length")
+    values = records["v"].astype(_NATIVE[big]).reshape(shape)
+    if element_oid == _TIMESTAMPTZ:  # the computation's unit: microseconds since 1970
+        values += PG_EPOCH_US
+    return values
 
 
 def encode_each(arrays: np.ndarray[Any, Any]) -> list[bytes]:
@@ -100,7 +108,7 @@ def date_field(day: date) -> bytes:
 
 
 def timestamptz_field(ts: datetime) -> bytes:
-    return field(struct.pack(">q", to_pg_us(ts)))
+    return field(struct.pack(">q", to_us(ts) - PG_EPOCH_US))
 
 
 def row_start(n_fields: int) -> bytes:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aggregator.compute import hourly_values as hourly
 from aggregator.compute import sample_hours
-from aggregator.compute.beijing_time import to_pg_us
+from aggregator.compute.beijing_time import to_us
 from aggregator.compute.flags import EXCLUDED_FLAGS, VALID_FLAGS
 from aggregator.compute.hourly_values import Sample
 from aggregator.compute.sample_hours import SampleSeries
@@ -41,9 +41,9 @@ def as_series(samples: list[Sample]) -> list[SampleSeries]:
         bad = [s for s in group if s.flag not in VALID_FLAGS]
         out.append(SampleSeries.of(
             parameter, "min" if interval == "min" else "rt",
-            np.array([to_pg_us(s.ts) for s in group], dtype=np.int64),
+            np.array([to_us(s.ts) for s in group], dtype=np.int64),
             np.array([s.value for s in group]),
-            np.array([to_pg_us(s.ts) for s in bad], dtype=np.int64), [s.flag for s in bad]))
+            np.array([to_us(s.ts) for s in bad], dtype=np.int64), [s.flag for s in bad]))
     return out
 
 

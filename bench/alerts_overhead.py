@@ -39,7 +39,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest_throughput import PARAMS, STATIONS, publish_in_process, wait_for_rows
+from bench.ingest_throughput import PARAMS, STATIONS, publish_and_wait
 from tests.conftest import (
     create_database,
     drop_database,
@@ -83,13 +83,9 @@ def ingest_run(broker_url: str, host: str, port: int, url: str, n: int, days_ago
                                    (lo, lo + timedelta(days=1))).fetchone()
                 return int(row[0]) if row else 0
 
-            proc, t0 = publish_in_process(host, port, n, offset)
-            target = n * len(PARAMS)
-            elapsed = wait_for_rows(count, target, t0)
-            proc.join()
+            return publish_and_wait(host, port, n, offset, count)
     finally:
         ingest.stop()
-    return target / elapsed
 
 
 def start_alerts(url: str, rules: Path, metrics_port: int, log: Path) -> subprocess.Popen[bytes]:

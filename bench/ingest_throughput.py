@@ -111,6 +111,17 @@ def wait_for_rows(count: Callable[[], int], target: int, t0: float) -> float:
     return time.perf_counter() - t0
 
 
+def publish_and_wait(host: str, port: int, n: int, offset_days: int,
+                     count: Callable[[], int]) -> float:
+    """Readings/s: ``n`` messages published from another process until ``count`` sees all
+    their readings (publish start -> last row committed)."""
+    proc, t0 = publish_in_process(host, port, n, offset_days)
+    target = n * len(PARAMS)
+    elapsed = wait_for_rows(count, target, t0)
+    proc.join()
+    return target / elapsed
+
+
 def publish_in_process(host: str, port: int, n: int, offset_days: int) -> tuple[mp.Process,
                                                                                 float]:
     started = mp.Event()
@@ -197,13 +208,9 @@ def envmon_ingest(broker_url: str, host: str, port: int, url: str, n: int) -> fl
                                    (datetime(2024, 1, 1, tzinfo=UTC),)).fetchone()
                 return int(row[0]) if row else 0
 
-            proc, t0 = publish_in_process(host, port, n, -731)  # 2023: its own partitions
-            target = n * len(PARAMS)
-            elapsed = wait_for_rows(count, target, t0)
-            proc.join()
+            return publish_and_wait(host, port, n, -731, count)  # 2023: its own partitions
     finally:
         ingest.stop()
-    return target / elapsed
 
 
 def main() -> None:

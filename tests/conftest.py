@@ -186,13 +186,18 @@ def start_mosquitto(extra_config: str = "", project_config: bool = True,
     pytest.exit("mosquitto did not open its port within 10 s", returncode=3)
 
 
-def stop_mosquitto(broker: Broker) -> None:
-    broker.process.terminate()
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within 10 s."""
+    proc.terminate()
     try:
-        broker.process.wait(10)
+        proc.wait(10)
     except subprocess.TimeoutExpired:
-        broker.process.kill()
-        broker.process.wait()
+        proc.kill()
+        proc.wait()
+
+
+def stop_mosquitto(broker: Broker) -> None:
+    stop_process(broker.process)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from alerts.notification import Notification
 from envmon import db
 from envmon.settings import StorageSettings
-from tests.conftest import create_database, drop_database, free_port
+from tests.conftest import create_database, drop_database, free_port, stop_process
 
 T0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 
@@ -108,12 +108,7 @@ class Alertmanager:
             return result
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
